@@ -1,0 +1,34 @@
+-- Transform of seller_action rows, from the external table over one chunk of
+-- Ore's parquet files to the rows Masora copies into Postgres seller_actions.
+--
+-- Contract (checked by Masora before it loads anything):
+--   * {{source_table}} is the only substitution: Masora replaces it with the
+--     validated, backquoted identifier of the chunk's external table. Values
+--     are never spliced into this text; a transform that needs one takes it
+--     as a BigQuery query parameter (@name).
+--   * The result has exactly the columns of the latest definition
+--     (schema.LogType.Columns), in that order and with those names.
+--   * At most one row per event_id: SQS delivers at least once, so the same
+--     event can be in several files; the first one Ore received wins, and
+--     Postgres' key on event_id drops what was loaded by earlier chunks.
+SELECT
+  event_id,
+  occurred_at,
+  source,
+  action,
+  seller_id,
+  session_id,
+  product_id,
+  order_id,
+  package_id,
+  old_status,
+  new_status,
+  stock,
+  attributes,
+  extra_fields,
+  message_id,
+  received_at,
+  writer_version
+FROM {{source_table}}
+WHERE TRUE
+QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY received_at, message_id) = 1
