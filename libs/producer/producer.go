@@ -328,7 +328,7 @@ func (p *Producer) send(ctx context.Context, batch []*entry, results []Result) [
 			serr.Code, serr.Message = apiErr.ErrorCode(), apiErr.ErrorMessage()
 			serr.SenderFault = apiErr.ErrorFault() == smithy.FaultClient
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			// ctx cut the call short; PublishBatch reports ctx's error.
 			return batch
 		}
