@@ -516,7 +516,10 @@ func TestPublishBatchHonoursContext(t *testing.T) {
 	t.Run("cancelled during the call", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		q := &producertest.Queue{CallError: func(int) error { cancel(); return fmt.Errorf("operation error SQS: SendMessageBatch: %w", context.Canceled) }}
+		q := &producertest.Queue{CallError: func(int) error {
+			cancel()
+			return fmt.Errorf("operation error SQS: SendMessageBatch: %w", context.Canceled)
+		}}
 		p := newProducer(t, q, producer.Options{})
 		res := p.PublishBatch(ctx, events)
 
