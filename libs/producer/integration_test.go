@@ -89,8 +89,8 @@ func TestPublishBatchToEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// 30 valid events of both log types, some of them 60 KiB so that the
-	// byte limit splits calls, with invalid ones in between.
+	// 30 valid events of both log types, some of them 60 KiB, with invalid
+	// ones in between.
 	var events []producer.Event
 	invalid := map[int]func(error) bool{}
 	for i := range 30 {
@@ -114,6 +114,11 @@ func TestPublishBatchToEmulator(t *testing.T) {
 			events = append(events, producer.Event{LogType: "user_action", Body: json.RawMessage(`{"event_id":"` + eventID(100+i) + `"`)})
 		}
 	}
+	// Five 220 KiB events: together over the 1 MiB that SQS takes per call
+	// at most, so they pass only if the producer splits them.
+	for i := range 5 {
+		events = append(events, userAction(200+i, 220*1024))
+	}
 	res := p.PublishBatch(t.Context(), events)
 
 	var want []received
@@ -133,8 +138,8 @@ func TestPublishBatchToEmulator(t *testing.T) {
 		}
 		want = append(want, received{MessageID: r.MessageID, Body: string(events[i].Body), LogType: events[i].LogType, DataType: "String"})
 	}
-	if len(want) != 30 {
-		t.Fatalf("%d events sent; want 30", len(want))
+	if len(want) != 35 {
+		t.Fatalf("%d events sent; want 35", len(want))
 	}
 
 	got := receiveAll(t, stacktest.SQSClient(t, env), queueURL, len(want))

@@ -40,7 +40,7 @@ func sellerAction(n int) producer.Event {
 		eventID(n), n, n))}
 }
 
-func newProducer(t *testing.T, client producer.SendMessageBatchAPI, opts producer.Options) *producer.Producer {
+func newProducer(t testing.TB, client producer.SendMessageBatchAPI, opts producer.Options) *producer.Producer {
 	t.Helper()
 	if opts.QueueURL == "" {
 		opts.QueueURL = "http://sqs.test/000000000000/events"
