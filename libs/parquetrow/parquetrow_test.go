@@ -2,21 +2,17 @@ package parquetrow_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ore-masora/pipeline/libs/parquetrow"
+	"github.com/ore-masora/pipeline/libs/parquetrow/parquetrowtest"
 	"github.com/ore-masora/pipeline/libs/schema"
 )
 
@@ -91,90 +87,6 @@ func writeFile(t *testing.T, lt *schema.LogType, opts parquetrow.WriterOptions, 
 	return buf.Bytes()
 }
 
-// readFile reads a parquet file with Apache Arrow's reader, as a reader that
-// knows the columns of lt would: it looks each column up by name, ignores
-// the file's other columns and reads a nullable column the file lacks as
-// nulls. Values are string, int64 (also timestamps, in microseconds),
-// float64, bool or nil.
-func readFile(t *testing.T, data []byte, lt *schema.LogType) []map[string]any {
-	t.Helper()
-	pf, err := file.NewParquetReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("open parquet file: %v", err)
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := fr.ReadTable(context.Background())
-	if err != nil {
-		t.Fatalf("read table: %v", err)
-	}
-	defer tbl.Release()
-	rows := make([]map[string]any, tbl.NumRows())
-	for i := range rows {
-		rows[i] = map[string]any{}
-	}
-	for _, c := range lt.Columns() {
-		idx := tbl.Schema().FieldIndices(c.Name)
-		if len(idx) == 0 {
-			if !c.Nullable {
-				t.Fatalf("file lacks required column %s", c.Name)
-			}
-			for _, r := range rows {
-				r[c.Name] = nil
-			}
-			continue
-		}
-		i := 0
-		for _, chunk := range tbl.Column(idx[0]).Data().Chunks() {
-			for j := 0; j < chunk.Len(); j, i = j+1, i+1 {
-				rows[i][c.Name] = arrowValue(t, chunk, j)
-			}
-		}
-	}
-	return rows
-}
-
-func arrowValue(t *testing.T, a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.String:
-		return a.Value(i)
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Timestamp:
-		return int64(a.Value(i))
-	case *array.Float64:
-		return a.Value(i)
-	case *array.Boolean:
-		return a.Value(i)
-	}
-	t.Fatalf("unexpected arrow type %s", a.DataType())
-	return nil
-}
-
-// fileTypes describes each column of a parquet file as
-// "<repetition> <physical type> <logical type>".
-func fileTypes(t *testing.T, data []byte) map[string]string {
-	t.Helper()
-	pf, err := file.NewParquetReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("open parquet file: %v", err)
-	}
-	defer pf.Close()
-	sc := pf.MetaData().Schema
-	types := map[string]string{}
-	for i := 0; i < sc.NumColumns(); i++ {
-		c := sc.Column(i)
-		types[c.Name()] = fmt.Sprintf("%s %s %s", c.SchemaNode().RepetitionType(), c.PhysicalType(), c.LogicalType())
-	}
-	return types
-}
-
 const (
 	tsMicros   = "Timestamp(isAdjustedToUTC=true, timeUnit=microseconds, is_from_converted_type=false, force_set_converted_type=false)"
 	reqString  = "required BYTE_ARRAY String"
@@ -209,7 +121,7 @@ func TestTypesAndValues(t *testing.T) {
 		"received_at":    reqTSMicro,
 		"writer_version": reqString,
 	}
-	if diff := cmp.Diff(wantTypes, fileTypes(t, data)); diff != "" {
+	if diff := cmp.Diff(wantTypes, parquetrowtest.ColumnTypes(t, data)); diff != "" {
 		t.Errorf("column types (-want +got):\n%s", diff)
 	}
 
@@ -225,7 +137,7 @@ func TestTypesAndValues(t *testing.T) {
 		"seen_at": nil, "attributes": nil, "extra_fields": nil,
 		"message_id": "m-2", "received_at": recv, "writer_version": "test-1",
 	}}
-	if diff := cmp.Diff(want, readFile(t, data, lt)); diff != "" {
+	if diff := cmp.Diff(want, parquetrowtest.Read(t, data, lt)); diff != "" {
 		t.Errorf("rows (-want +got):\n%s", diff)
 	}
 }
@@ -266,7 +178,7 @@ func TestMetadataAndCodecs(t *testing.T) {
 			t.Errorf("%s: column chunk compression is %s", name, got)
 		}
 		pf.Close()
-		if n := len(readFile(t, data, lt)); n != len(msgs) {
+		if n := len(parquetrowtest.Read(t, data, lt)); n != len(msgs) {
 			t.Errorf("%s: read %d rows, want %d", name, n, len(msgs))
 		}
 	}
@@ -348,7 +260,7 @@ func TestSchemaEvolution(t *testing.T) {
 		{"v1 reader, v2 file", v2File, v1, []map[string]any{row(0, nil, false), row(1, nil, false), row(2, nil, false)}},
 	}
 	for _, tt := range tests {
-		if diff := cmp.Diff(tt.want, readFile(t, tt.data, tt.reader)); diff != "" {
+		if diff := cmp.Diff(tt.want, parquetrowtest.Read(t, tt.data, tt.reader)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.desc, diff)
 		}
 	}
