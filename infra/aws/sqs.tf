@@ -1,0 +1,48 @@
+locals {
+  # AWS: "set the source queue's visibility timeout to at least six times the timeout that you
+  # configure on your function", plus the batching window during which the event source mapping
+  # already holds the messages.
+  visibility_timeout_seconds = 6 * var.lambda_timeout_seconds + var.batching_window_seconds
+}
+
+# Messages that failed max_receive_count times. Nothing consumes it: an operator inspects and
+# redrives it to the main queue (README.md, "Operate").
+resource "aws_sqs_queue" "dlq" {
+  name                      = "${var.name_prefix}-events-dlq"
+  message_retention_seconds = var.dlq_retention_seconds
+  sqs_managed_sse_enabled   = true
+}
+
+# The queue producers send events to (SQS message attribute log_type, JSON body).
+resource "aws_sqs_queue" "events" {
+  name                       = "${var.name_prefix}-events"
+  message_retention_seconds  = var.message_retention_seconds
+  visibility_timeout_seconds = local.visibility_timeout_seconds
+  sqs_managed_sse_enabled    = true
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+
+  lifecycle {
+    precondition {
+      condition     = local.visibility_timeout_seconds <= 43200
+      error_message = "The visibility timeout (6 x lambda_timeout_seconds + batching_window_seconds) exceeds SQS's 12 hour maximum."
+    }
+    precondition {
+      condition     = var.dlq_retention_seconds > var.message_retention_seconds
+      error_message = "dlq_retention_seconds must exceed message_retention_seconds: SQS keeps the original enqueue time of a message moved to the DLQ."
+    }
+  }
+}
+
+# Only the events queue may use the DLQ.
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.events.arn]
+  })
+}

@@ -1,0 +1,26 @@
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.70, < 7.0"
+    }
+    archive = {
+      source  = "hashicorp/archive"
+      version = ">= 2.4, < 3.0"
+    }
+  }
+
+  # Configure a remote backend before the first apply, e.g.
+  #   backend "s3" { bucket = "my-terraform-state" key = "ore-masora/aws.tfstate" region = "eu-west-1" }
+  # (see README.md). Without one, state stays in a local terraform.tfstate.
+}
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = var.tags
+  }
+}

@@ -1,0 +1,138 @@
+# Masora on Cloud Run: `masora serve` listens on $PORT (set by Cloud Run) and loads new parquet
+# objects into Postgres when Cloud Scheduler POSTs /run.
+
+locals {
+  masora_service_name = "${var.name_prefix}-masora"
+
+  # The service's deterministic URL. It is known before the service exists, so it can be both
+  # Masora's own OIDC audience (an environment variable of the service) and the scheduler's
+  # target and audience. Cloud Run also serves the service on the URL in the `uri` attribute.
+  masora_url = "https://${local.masora_service_name}-${data.google_project.this.number}.${var.region}.run.app"
+
+  masora_env = merge(var.masora_extra_env, {
+    LOG_LEVEL                    = var.log_level
+    GCS_BUCKET                   = google_storage_bucket.logs.name
+    GCS_PREFIX                   = var.gcs_prefix
+    BIGQUERY_PROJECT             = var.project_id
+    BIGQUERY_DATASET             = google_bigquery_dataset.masora.dataset_id
+    BIGQUERY_LOCATION            = google_bigquery_dataset.masora.location
+    MASORA_BIGQUERY_STORAGE_READ = tostring(var.masora_bigquery_storage_read)
+    # Only Google-signed ID tokens for this URL, issued to the scheduler's service account,
+    # may trigger /run and /backfill (Cloud Run's IAM check runs first; this is the second).
+    MASORA_OIDC_AUDIENCE       = local.masora_url
+    MASORA_OIDC_ALLOWED_EMAILS = google_service_account.scheduler.email
+  })
+}
+
+resource "google_service_account" "masora" {
+  account_id   = "${var.name_prefix}-masora"
+  display_name = "Masora (Cloud Run)"
+  description  = "Reads gs://${var.bucket_name}, manages tables in ${var.masora_dataset_id}, runs BigQuery jobs, reads the database URL secret."
+}
+
+# The Postgres connection string. Terraform creates the secret but not its value, so the
+# password never enters the Terraform state: add a version with gcloud before the service is
+# created (README.md, "Apply").
+resource "google_secret_manager_secret" "database_url" {
+  secret_id = "${var.name_prefix}-database-url"
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_secret_manager_secret_iam_member" "masora_database_url" {
+  secret_id = google_secret_manager_secret.database_url.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.masora.member
+}
+
+resource "google_cloud_run_v2_service" "masora" {
+  name                = local.masora_service_name
+  location            = var.region
+  description         = "Masora: loads Ore's parquet files into Postgres through BigQuery."
+  ingress             = "INGRESS_TRAFFIC_ALL"
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  template {
+    service_account = google_service_account.masora.email
+    timeout         = "${var.masora_timeout_seconds}s"
+
+    scaling {
+      min_instance_count = var.masora_min_instances
+      max_instance_count = var.masora_max_instances
+    }
+
+    dynamic "vpc_access" {
+      for_each = var.vpc_network == null ? [] : [var.vpc_network]
+      content {
+        egress = "PRIVATE_RANGES_ONLY"
+        network_interfaces {
+          network    = vpc_access.value
+          subnetwork = var.vpc_subnetwork
+        }
+      }
+    }
+
+    containers {
+      image = var.masora_image
+      args  = ["serve"]
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = var.masora_cpu
+          memory = var.masora_memory
+        }
+        # CPU is only needed while a request (a run) is in flight.
+        cpu_idle = true
+      }
+
+      dynamic "env" {
+        for_each = local.masora_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      env {
+        name = "DATABASE_URL"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.database_url.secret_id
+            version = "latest"
+          }
+        }
+      }
+
+      startup_probe {
+        http_get {
+          path = "/readyz"
+        }
+        period_seconds    = 5
+        timeout_seconds   = 3
+        failure_threshold = 24
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds = 30
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.this,
+    google_secret_manager_secret_iam_member.masora_database_url,
+  ]
+}

@@ -1,0 +1,64 @@
+output "bucket" {
+  description = "Bucket Ore writes to (GCS_BUCKET of Ore and Masora)."
+  value       = google_storage_bucket.logs.name
+}
+
+output "gcs_prefix" {
+  description = "Object prefix of the layout (GCS_PREFIX of Ore and Masora)."
+  value       = var.gcs_prefix
+}
+
+output "log_types" {
+  description = "Log types found in schemas/, each with an analytics table and lifecycle rules."
+  value       = sort(tolist(local.log_types))
+}
+
+output "analytics_tables" {
+  description = "Analysts' external tables, project.dataset.table per log type."
+  value       = { for lt, t in google_bigquery_table.logs : lt => "${var.project_id}.${t.dataset_id}.${t.table_id}" }
+}
+
+output "masora_dataset" {
+  description = "Masora's working dataset (BIGQUERY_DATASET)."
+  value       = google_bigquery_dataset.masora.dataset_id
+}
+
+output "masora_url" {
+  description = "Masora's deterministic service URL: the scheduler's target and the OIDC audience."
+  value       = local.masora_url
+}
+
+output "masora_uri" {
+  description = "The URL Cloud Run reports for the service (serves the same service)."
+  value       = google_cloud_run_v2_service.masora.uri
+}
+
+output "masora_service_account" {
+  description = "Email of Masora's service account."
+  value       = google_service_account.masora.email
+}
+
+output "scheduler_service_account" {
+  description = "Email of the service account whose OIDC tokens may trigger Masora (MASORA_OIDC_ALLOWED_EMAILS)."
+  value       = google_service_account.scheduler.email
+}
+
+output "database_url_secret" {
+  description = "Secret Manager secret holding Masora's DATABASE_URL; add a version with: printf %s \"$DATABASE_URL\" | gcloud secrets versions add <this> --data-file=-"
+  value       = google_secret_manager_secret.database_url.secret_id
+}
+
+output "ore_service_account" {
+  description = "Email of the service account Ore impersonates; it may only create objects in the bucket."
+  value       = google_service_account.ore.email
+}
+
+output "workload_identity_provider" {
+  description = "Full resource name of the AWS workload identity provider."
+  value       = google_iam_workload_identity_pool_provider.aws.name
+}
+
+output "ore_credential_config" {
+  description = "External-account credential configuration for Ore (no secret inside). Pass it to infra/aws as gcp_credential_config: terraform output -raw ore_credential_config."
+  value       = local.ore_credential_config
+}
