@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,10 +98,10 @@ func New(client SendMessageBatchAPI, opts Options) (*Producer, error) {
 		client:        client,
 		queueURL:      opts.QueueURL,
 		registry:      opts.Registry,
-		maxAttempts:   cmpOr(opts.MaxAttempts, DefaultMaxAttempts),
-		backoffBase:   cmpOr(opts.BackoffBase, DefaultBackoffBase),
-		backoffMax:    cmpOr(opts.BackoffMax, DefaultBackoffMax),
-		maxBatchBytes: cmpOr(opts.MaxBatchBytes, DefaultMaxBatchBytes),
+		maxAttempts:   cmp.Or(opts.MaxAttempts, DefaultMaxAttempts),
+		backoffBase:   cmp.Or(opts.BackoffBase, DefaultBackoffBase),
+		backoffMax:    cmp.Or(opts.BackoffMax, DefaultBackoffMax),
+		maxBatchBytes: cmp.Or(opts.MaxBatchBytes, DefaultMaxBatchBytes),
 		jitter:        rand.Int64N,
 	}
 	switch {
@@ -119,14 +120,6 @@ func New(client SendMessageBatchAPI, opts Options) (*Producer, error) {
 		p.registry = schema.MustLoad()
 	}
 	return p, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Event is one log event to publish.
