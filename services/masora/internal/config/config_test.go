@@ -1,0 +1,223 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ore-masora/pipeline/services/masora/internal/config"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	got, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://u:p@h/db"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &config.Config{
+		Port:                8080,
+		LogLevel:            slog.LevelInfo,
+		DatabaseURL:         "postgres://u:p@h/db",
+		DBMaxConns:          4,
+		BigQueryStorageRead: true,
+		BigQueryTimeout:     2 * time.Minute,
+		ChunkTimeout:        30 * time.Minute,
+		GCSPrefix:           "logs",
+		Lookback:            48 * time.Hour,
+		ChunkFiles:          100,
+		ShutdownTimeout:     10 * time.Second,
+		OIDCIssuer:          "https://accounts.google.com",
+		OIDCJWKSURL:         "https://www.googleapis.com/oauth2/v3/certs",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Load defaults mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadAll(t *testing.T) {
+	got, err := config.Load(env(map[string]string{
+		"PORT":                         "9090",
+		"LOG_LEVEL":                    "debug",
+		"DATABASE_URL":                 "postgres://h/db",
+		"MASORA_DB_MAX_CONNS":          "8",
+		"BIGQUERY_PROJECT":             "local-project",
+		"BIGQUERY_DATASET":             "masora_tmp",
+		"BIGQUERY_LOCATION":            "EU",
+		"BIGQUERY_ENDPOINT":            "http://127.0.0.1:9050",
+		"MASORA_BIGQUERY_TIMEOUT":      "15s",
+		"MASORA_CHUNK_TIMEOUT":         "5m",
+		"GCS_BUCKET":                   "logs-bucket",
+		"GCS_PREFIX":                   "/raw/",
+		"MASORA_LOOKBACK":              "72h",
+		"MASORA_CHUNK_FILES":           "20",
+		"MASORA_LOCK_WAIT":             "30s",
+		"MASORA_SHUTDOWN_TIMEOUT":      "5s",
+		"MASORA_AUTH_TOKEN":            "0123456789abcdef",
+		"MASORA_OIDC_AUDIENCE":         "https://masora.example",
+		"MASORA_OIDC_ALLOWED_EMAILS":   " a@p.iam.gserviceaccount.com, b@p.iam.gserviceaccount.com ,",
+		"MASORA_OIDC_ISSUER":           "https://issuer.example",
+		"MASORA_OIDC_JWKS_URL":         "http://127.0.0.1:1/jwks",
+		"MASORA_INSECURE_LOCAL":        "true",
+		"MASORA_BIGQUERY_STORAGE_READ": "true",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &config.Config{
+		Port:                9090,
+		LogLevel:            slog.LevelDebug,
+		DatabaseURL:         "postgres://h/db",
+		DBMaxConns:          8,
+		BigQueryProject:     "local-project",
+		BigQueryDataset:     "masora_tmp",
+		BigQueryLocation:    "EU",
+		BigQueryEndpoint:    "http://127.0.0.1:9050",
+		BigQueryStorageRead: true,
+		BigQueryTimeout:     15 * time.Second,
+		ChunkTimeout:        5 * time.Minute,
+		GCSBucket:           "logs-bucket",
+		GCSPrefix:           "raw",
+		Lookback:            72 * time.Hour,
+		ChunkFiles:          20,
+		LockWait:            30 * time.Second,
+		ShutdownTimeout:     5 * time.Second,
+		AuthToken:           "0123456789abcdef",
+		OIDCAudience:        "https://masora.example",
+		OIDCAllowedEmails:   []string{"a@p.iam.gserviceaccount.com", "b@p.iam.gserviceaccount.com"},
+		OIDCIssuer:          "https://issuer.example",
+		OIDCJWKSURL:         "http://127.0.0.1:1/jwks",
+		InsecureLocal:       true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Load mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestStorageReadDefaultsOffWithEndpoint(t *testing.T) {
+	got, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://h/db", "BIGQUERY_ENDPOINT": "http://127.0.0.1:9050"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BigQueryStorageRead {
+		t.Error("BigQueryStorageRead = true with BIGQUERY_ENDPOINT set and MASORA_BIGQUERY_STORAGE_READ unset, want false")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://h/db"}
+	tests := []struct {
+		name string
+		set  map[string]string
+		want []string // substrings of the error
+	}{
+		{"no database", map[string]string{"DATABASE_URL": ""}, []string{"DATABASE_URL is required"}},
+		{"bad port", map[string]string{"PORT": "http"}, []string{`PORT "http"`}},
+		{"port range", map[string]string{"PORT": "70000"}, []string{`PORT "70000"`}},
+		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, []string{`LOG_LEVEL "loud"`}},
+		{"pool too small", map[string]string{"MASORA_DB_MAX_CONNS": "1"}, []string{"MASORA_DB_MAX_CONNS"}},
+		{"bad lookback", map[string]string{"MASORA_LOOKBACK": "2"}, []string{"MASORA_LOOKBACK"}},
+		{"lookback under an hour", map[string]string{"MASORA_LOOKBACK": "30m"}, []string{"MASORA_LOOKBACK"}},
+		{"bad chunk", map[string]string{"MASORA_CHUNK_FILES": "0"}, []string{"MASORA_CHUNK_FILES"}},
+		{"bad bool", map[string]string{"MASORA_INSECURE_LOCAL": "yes please"}, []string{"MASORA_INSECURE_LOCAL"}},
+		{"bad dataset", map[string]string{"BIGQUERY_DATASET": "a-b`c"}, []string{"BIGQUERY_DATASET"}},
+		{"bad project", map[string]string{"BIGQUERY_PROJECT": "Bad Project"}, []string{"BIGQUERY_PROJECT"}},
+		{"bad endpoint", map[string]string{"BIGQUERY_ENDPOINT": "127.0.0.1:9050"}, []string{"BIGQUERY_ENDPOINT"}},
+		{"oidc without emails", map[string]string{"MASORA_OIDC_AUDIENCE": "https://x"}, []string{"MASORA_OIDC_ALLOWED_EMAILS is required"}},
+		{"short token", map[string]string{"MASORA_AUTH_TOKEN": "secret"}, []string{"MASORA_AUTH_TOKEN must be at least 16"}},
+		{"every problem at once", map[string]string{"DATABASE_URL": "", "PORT": "x", "MASORA_CHUNK_FILES": "-1"},
+			[]string{"DATABASE_URL", "PORT", "MASORA_CHUNK_FILES"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := map[string]string{}
+			for k, v := range base {
+				m[k] = v
+			}
+			for k, v := range tt.set {
+				m[k] = v
+			}
+			_, err := config.Load(env(m))
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestChecks(t *testing.T) {
+	tests := []struct {
+		name         string
+		env          map[string]string
+		pipelineErr  bool
+		serveErr     bool
+		pipelineWant string
+	}{
+		{name: "nothing", env: map[string]string{}, pipelineErr: true, serveErr: true, pipelineWant: "BIGQUERY_PROJECT"},
+		{name: "token", env: map[string]string{"MASORA_AUTH_TOKEN": "0123456789abcdef", "BIGQUERY_PROJECT": "local-project", "BIGQUERY_DATASET": "d", "GCS_BUCKET": "b"}},
+		{name: "oidc", env: map[string]string{"MASORA_OIDC_AUDIENCE": "https://x", "MASORA_OIDC_ALLOWED_EMAILS": "a@b", "GCS_BUCKET": "b"}, pipelineErr: true, pipelineWant: "BIGQUERY_DATASET"},
+		{name: "insecure", env: map[string]string{"MASORA_INSECURE_LOCAL": "true"}, pipelineErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.env["DATABASE_URL"] = "postgres://h/db"
+			c, err := config.Load(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.CheckPipeline()
+			if (err != nil) != tt.pipelineErr || (err != nil && !strings.Contains(err.Error(), tt.pipelineWant)) {
+				t.Errorf("CheckPipeline() = %v, want error %v mentioning %q", err, tt.pipelineErr, tt.pipelineWant)
+			}
+			if err := c.CheckServe(); (err != nil) != tt.serveErr {
+				t.Errorf("CheckServe() = %v, want error %v", err, tt.serveErr)
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://masora:s3cret@db:5432/reports?sslmode=disable", "postgres://masora:xxxxx@db:5432/reports?sslmode=disable"},
+		{"postgres://masora@db/reports", "postgres://masora@db/reports"},
+		{"postgres://db/reports?password=s3cret&sslmode=disable", "postgres://db/reports?password=xxxxx&sslmode=disable"},
+		{"host=db user=masora password=s3cret dbname=reports", "host=db user=masora password=xxxxx dbname=reports"},
+		{"host=db password = 'se cr\\'et' dbname=reports", "host=db password = xxxxx dbname=reports"},
+		{"postgres://u:p@[::1", "(unparsable connection URL)"},
+	}
+	for _, tt := range tests {
+		if got := config.RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLogValueHidesSecrets(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"DATABASE_URL":      "postgres://masora:topsecretpw@db/reports",
+		"MASORA_AUTH_TOKEN": "tokensecret-0123456789",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "config", c)
+	for _, secret := range []string{"topsecretpw", "tokensecret"} {
+		if strings.Contains(b.String(), secret) {
+			t.Errorf("logged configuration contains the secret %q: %s", secret, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), `"auth_token_set":true`) {
+		t.Errorf("logged configuration does not say the token is set: %s", b.String())
+	}
+}

@@ -1,0 +1,315 @@
+// Package warehouse owns Masora's use of BigQuery: for one chunk it creates
+// an external table over exactly the chunk's parquet URIs, with the explicit
+// schema of the shared definition, runs the log type's transform SQL over it
+// and streams the result back.
+package warehouse
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/iterator"
+
+	"github.com/ore-masora/pipeline/libs/bqschema"
+	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+)
+
+// SourceTablePlaceholder is the one substitution a transform may contain:
+// it is replaced by the backquoted identifier of the chunk's external table.
+const SourceTablePlaceholder = "{{source_table}}"
+
+// Warehouse runs transforms in one BigQuery dataset.
+type Warehouse struct {
+	client      *bigquery.Client
+	project     string
+	dataset     string
+	location    string
+	callTimeout time.Duration
+	transforms  map[string]*transform // by log type name
+}
+
+type transform struct {
+	lt     *schema.LogType
+	sql    string // with SourceTablePlaceholder
+	schema bigquery.Schema
+}
+
+// Options configure a Warehouse.
+type Options struct {
+	// Dataset holds the external tables.
+	Dataset string
+	// Location is where jobs run; empty lets BigQuery decide.
+	Location string
+	// CallTimeout bounds each call: creating or deleting a table, running a
+	// query to completion. The BigQuery client retries some failures until
+	// its context ends, so every call needs a deadline.
+	CallTimeout time.Duration
+}
+
+var (
+	identPattern   = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	projectPattern = regexp.MustCompile(`^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+)
+
+// New returns a Warehouse for the latest version of every log type in reg,
+// reading each log type's transform from transforms
+// (<log_type>/transform.sql). It fails if a transform is missing or does
+// not contain SourceTablePlaceholder exactly once.
+func New(client *bigquery.Client, reg *schema.Registry, transforms fs.FS, opts Options) (*Warehouse, error) {
+	if !projectPattern.MatchString(client.Project()) {
+		return nil, fmt.Errorf("BigQuery project %q is not a project ID", client.Project())
+	}
+	if !identPattern.MatchString(opts.Dataset) {
+		return nil, fmt.Errorf("BigQuery dataset %q: want letters, digits and underscores", opts.Dataset)
+	}
+	if opts.CallTimeout <= 0 {
+		return nil, errors.New("BigQuery call timeout must be positive")
+	}
+	w := &Warehouse{
+		client: client, project: client.Project(), dataset: opts.Dataset, location: opts.Location,
+		callTimeout: opts.CallTimeout, transforms: make(map[string]*transform),
+	}
+	for _, name := range reg.Names() {
+		lt, err := reg.Latest(name)
+		if err != nil {
+			return nil, err
+		}
+		p := name + "/transform.sql"
+		b, err := fs.ReadFile(transforms, p)
+		if err != nil {
+			return nil, fmt.Errorf("transform of %s: %w", name, err)
+		}
+		if n := strings.Count(string(b), SourceTablePlaceholder); n != 1 {
+			return nil, fmt.Errorf("transform %s: contains %s %d times, want exactly once", p, SourceTablePlaceholder, n)
+		}
+		s, err := bqschema.Schema(lt)
+		if err != nil {
+			return nil, err
+		}
+		w.transforms[name] = &transform{lt: lt, sql: string(b), schema: s}
+	}
+	return w, nil
+}
+
+// Result is a finished transform query of one chunk. Its rows can be read
+// any number of times; they live in BigQuery's temporary result table.
+type Result struct {
+	job  *bigquery.Job
+	cols []schema.Column
+}
+
+// Transform runs the log type's transform over the parquet objects at uris
+// and waits for it to finish. name makes the external table's name
+// (masora_<log type>_<name>_<random>); the table is deleted before Transform
+// returns, since the result no longer needs it. Errors caused by the
+// objects (corrupt, missing, wrong schema) wrap fault.ErrBadObject.
+func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []string) (_ *Result, err error) {
+	tr, ok := w.transforms[logType]
+	if !ok {
+		return nil, fmt.Errorf("%w: %w %q", fault.ErrInvalid, schema.ErrUnknownLogType, logType)
+	}
+	tableID, err := tableName(logType, name)
+	if err != nil {
+		return nil, err
+	}
+	table := w.client.Dataset(w.dataset).Table(tableID)
+	meta := &bigquery.TableMetadata{
+		Description: fmt.Sprintf("Masora external table over %d parquet objects of %s; deleted after its query.", len(uris), tr.lt),
+		// A crash before the delete leaves the table behind; let it expire.
+		ExpirationTime: time.Now().Add(24 * time.Hour),
+		ExternalDataConfig: &bigquery.ExternalDataConfig{
+			SourceFormat: bigquery.Parquet,
+			SourceURIs:   uris,
+			Schema:       tr.schema,
+		},
+	}
+	if err := w.call(ctx, func(ctx context.Context) error { return table.Create(ctx, meta) }); err != nil {
+		return nil, classify(fmt.Sprintf("create external table %s over %d objects (%s)", tableID, len(uris), describeURIs(uris)), err, true)
+	}
+	defer func() {
+		// Own short context: the table must go even if ctx is done.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.callTimeout)
+		defer cancel()
+		if derr := table.Delete(dctx); derr != nil && !isNotFound(derr) {
+			err = errors.Join(err, fmt.Errorf("delete external table %s (it expires in 24h anyway): %w", tableID, derr))
+		}
+	}()
+
+	q := w.client.Query(strings.Replace(tr.sql, SourceTablePlaceholder, w.quotedTable(tableID), 1))
+	q.Location = w.location
+	var job *bigquery.Job
+	err = w.call(ctx, func(ctx context.Context) error {
+		j, err := q.Run(ctx)
+		if err != nil {
+			return err
+		}
+		st, err := j.Wait(ctx)
+		if err != nil {
+			return err
+		}
+		if err := st.Err(); err != nil {
+			return err
+		}
+		job = j
+		return nil
+	})
+	if err != nil {
+		return nil, classify(fmt.Sprintf("run %s transform over %d objects (%s)", logType, len(uris), describeURIs(uris)), err, true)
+	}
+	return &Result{job: job, cols: tr.lt.Columns()}, nil
+}
+
+// call runs f with the per-call deadline.
+func (w *Warehouse) call(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, w.callTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// quotedTable returns the backquoted identifier project.dataset.table. Its
+// parts are validated, so none can contain a backquote.
+func (w *Warehouse) quotedTable(table string) string {
+	return "`" + w.project + "." + w.dataset + "." + table + "`"
+}
+
+func tableName(logType, name string) (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random table name: %w", err)
+	}
+	id := "masora_" + logType + "_" + name + "_" + hex.EncodeToString(b[:])
+	if !identPattern.MatchString(id) || len(id) > 1024 {
+		return "", fmt.Errorf("external table name %q: want letters, digits and underscores", id)
+	}
+	return id, nil
+}
+
+func describeURIs(uris []string) string {
+	switch len(uris) {
+	case 0:
+		return "none"
+	case 1:
+		return uris[0]
+	}
+	return uris[0] + " … " + uris[len(uris)-1]
+}
+
+// Read starts reading the result from its first row.
+func (r *Result) Read(ctx context.Context) (*Rows, error) {
+	it, err := r.job.Read(ctx)
+	if err != nil {
+		return nil, classify("read transform result", err, false)
+	}
+	if err := checkColumns(it.Schema, r.cols); err != nil {
+		return nil, err
+	}
+	return &Rows{it: it}, nil
+}
+
+// checkColumns checks that the result has the columns of the definition,
+// in order: the transform's contract.
+func checkColumns(got bigquery.Schema, want []schema.Column) error {
+	names := make([]string, len(got))
+	for i, f := range got {
+		names[i] = f.Name
+	}
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = got[i].Name == want[i].Name
+	}
+	if !ok {
+		wantNames := make([]string, len(want))
+		for i, c := range want {
+			wantNames[i] = c.Name
+		}
+		return fmt.Errorf("transform result has columns %v, want %v: fix the transform SQL", names, wantNames)
+	}
+	return nil
+}
+
+// Rows streams a result, one page in memory at a time.
+type Rows struct {
+	it *bigquery.RowIterator
+}
+
+// Next loads the next row into *dst; it returns io.EOF after the last.
+func (r *Rows) Next(dst *[]bigquery.Value) error {
+	err := r.it.Next(dst)
+	if errors.Is(err, iterator.Done) {
+		return io.EOF
+	}
+	if err != nil {
+		return classify("read transform result", err, false)
+	}
+	return nil
+}
+
+// Ready checks that the dataset can be read.
+func (w *Warehouse) Ready(ctx context.Context) error {
+	err := w.call(ctx, func(ctx context.Context) error {
+		_, err := w.client.Dataset(w.dataset).Metadata(ctx)
+		return err
+	})
+	if err != nil {
+		return classify("read BigQuery dataset "+w.dataset, err, false)
+	}
+	return nil
+}
+
+// classify wraps err with the operation and its fault kind: ErrUnavailable
+// for timeouts, network failures and server-side errors; ErrBadObject, when
+// the objects are involved, for BigQuery's verdicts on the data (reasons
+// invalid, notFound, and HTTP 400/404 without a query error).
+func classify(op string, err error, objects bool) error {
+	var (
+		apiErr *googleapi.Error
+		bqErr  *bigquery.Error
+		netErr net.Error
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
+		return fmt.Errorf("%s: %w: %w", op, fault.ErrUnavailable, err)
+	case errors.As(err, &apiErr):
+		switch {
+		case apiErr.Code >= 500 || apiErr.Code == http.StatusTooManyRequests:
+			return fmt.Errorf("%s: %w: %w", op, fault.ErrUnavailable, err)
+		case objects && (apiErr.Code == http.StatusBadRequest || apiErr.Code == http.StatusNotFound) && !hasReason(apiErr, "invalidQuery"):
+			return fmt.Errorf("%s: %w: %w", op, fault.ErrBadObject, err)
+		}
+	case errors.As(err, &bqErr):
+		switch {
+		case bqErr.Reason == "backendError" || bqErr.Reason == "rateLimitExceeded" || bqErr.Reason == "internalError":
+			return fmt.Errorf("%s: %w: %w", op, fault.ErrUnavailable, err)
+		case objects && (bqErr.Reason == "invalid" || bqErr.Reason == "notFound"):
+			return fmt.Errorf("%s: %w: %w", op, fault.ErrBadObject, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func hasReason(e *googleapi.Error, reason string) bool {
+	for _, it := range e.Errors {
+		if it.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+func isNotFound(err error) bool {
+	var apiErr *googleapi.Error
+	return errors.As(err, &apiErr) && apiErr.Code == http.StatusNotFound
+}
