@@ -1,0 +1,109 @@
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/storage"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+)
+
+// Defaults of the local stack.
+const (
+	Region          = "us-east-1"
+	AccessKeyID     = "test"
+	SecretAccessKey = "test"
+	Project         = "local-project"
+	QueueName       = "ore-events"
+	DLQName         = "ore-events-dlq"
+	Bucket          = "ore-masora-local"
+	Dataset         = "ore_masora"
+	// MaxReceiveCount is how often a message of QueueName is received before it moves to the DLQ.
+	MaxReceiveCount = 3
+	// VisibilityTimeoutSeconds is QueueName's visibility timeout.
+	VisibilityTimeoutSeconds = 30
+)
+
+// sqsClient talks to the SQS emulator with the stack's fixed credentials.
+func sqsClient(endpoint string) *sqs.Client {
+	return sqs.New(sqs.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+	})
+}
+
+// createQueues creates the default queue and its dead-letter queue and returns their URLs.
+func createQueues(ctx context.Context, endpoint string) (queueURL, dlqURL string, err error) {
+	client := sqsClient(endpoint)
+	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(DLQName)})
+	if err != nil {
+		return "", "", fmt.Errorf("create SQS queue %s: %w", DLQName, err)
+	}
+	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       dlq.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("get ARN of SQS queue %s: %w", DLQName, err)
+	}
+	arn := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	if arn == "" {
+		return "", "", fmt.Errorf("SQS queue %s has no QueueArn attribute", DLQName)
+	}
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
+		QueueName: aws.String(QueueName),
+		Attributes: map[string]string{
+			string(sqstypes.QueueAttributeNameRedrivePolicy):     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, arn, MaxReceiveCount),
+			string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(VisibilityTimeoutSeconds),
+		},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("create SQS queue %s: %w", QueueName, err)
+	}
+	return aws.ToString(q.QueueUrl), aws.ToString(dlq.QueueUrl), nil
+}
+
+// createBucket creates the default bucket on the GCS emulator; an existing one is fine.
+func createBucket(ctx context.Context, endpoint string) error {
+	client, err := storage.NewClient(ctx,
+		option.WithEndpoint(endpoint+"/storage/v1/"),
+		option.WithoutAuthentication())
+	if err != nil {
+		return fmt.Errorf("GCS client for %s: %w", endpoint, err)
+	}
+	defer client.Close()
+	if err := client.Bucket(Bucket).Create(ctx, Project, nil); err != nil && !isConflict(err) {
+		return fmt.Errorf("create GCS bucket %s: %w", Bucket, err)
+	}
+	return nil
+}
+
+// createDataset creates the default dataset on the BigQuery emulator; an existing one is fine.
+func createDataset(ctx context.Context, endpoint string) error {
+	client, err := bigquery.NewClient(ctx, Project,
+		option.WithEndpoint(endpoint),
+		option.WithoutAuthentication())
+	if err != nil {
+		return fmt.Errorf("BigQuery client for %s: %w", endpoint, err)
+	}
+	defer client.Close()
+	if err := client.Dataset(Dataset).Create(ctx, &bigquery.DatasetMetadata{Location: "US"}); err != nil && !isConflict(err) {
+		return fmt.Errorf("create BigQuery dataset %s.%s: %w", Project, Dataset, err)
+	}
+	return nil
+}
+
+func isConflict(err error) bool {
+	var gerr *googleapi.Error
+	return errors.As(err, &gerr) && gerr.Code == http.StatusConflict
+}
