@@ -189,12 +189,15 @@ type WriterOptions struct {
 	WriterVersion string
 }
 
+// defaultCodec is zstd with a window sized for pages.
+var defaultCodec compress.Codec = newZstdCodec()
+
 // ParseCodec returns the compression codec named zstd, snappy, gzip, lz4_raw
 // or none (case-insensitive): the ones BigQuery reads.
 func ParseCodec(name string) (compress.Codec, error) {
 	switch strings.ToLower(name) {
 	case "zstd":
-		return &parquet.Zstd, nil
+		return defaultCodec, nil
 	case "snappy":
 		return &parquet.Snappy, nil
 	case "gzip":
@@ -218,7 +221,7 @@ type Writer struct {
 func NewWriter(out io.Writer, s *Schema, opts WriterOptions) *Writer {
 	codec := opts.Codec
 	if codec == nil {
-		codec = &parquet.Zstd
+		codec = defaultCodec
 	}
 	pageSize := opts.PageBufferSize
 	if pageSize <= 0 {
