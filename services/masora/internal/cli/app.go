@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/storage"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/api/option"
+
+	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/schemas"
+	"github.com/ore-masora/pipeline/services/masora/internal/auth"
+	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/loader"
+	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
+	"github.com/ore-masora/pipeline/services/masora/internal/run"
+	"github.com/ore-masora/pipeline/services/masora/internal/server"
+	"github.com/ore-masora/pipeline/services/masora/internal/source"
+	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
+)
+
+// app is the wired service.
+type app struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	loader  *loader.Loader
+	lister  *source.Lister
+	wh      *warehouse.Warehouse
+	runner  *run.Runner
+	closers []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// defaultConnectTimeout bounds connecting to Postgres when DATABASE_URL
+// does not say (connect_timeout).
+const defaultConnectTimeout = 10 * time.Second
+
+// openLoader connects the Postgres pool and returns the loader over it.
+func openLoader(ctx context.Context, cfg *config.Config) (*loader.Loader, func(), error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pcfg.MaxConns = cfg.DBMaxConns
+	if pcfg.ConnConfig.ConnectTimeout == 0 {
+		pcfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("Postgres pool for %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+	}
+	l, err := loader.New(pool, schema.MustLoad(), loader.Options{})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return l, pool.Close, nil
+}
+
+// build wires every part of the service from the configuration.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, err error) {
+	if err := cfg.CheckPipeline(); err != nil {
+		return nil, err
+	}
+	a = &app{cfg: cfg, log: log, metrics: metrics.New()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	reg := schema.MustLoad()
+
+	l, closeDB, err := openLoader(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.loader = l
+	a.closers = append(a.closers, closeDB)
+
+	var bqOpts []option.ClientOption
+	if cfg.BigQueryEndpoint != "" {
+		bqOpts = append(bqOpts, option.WithEndpoint(cfg.BigQueryEndpoint), option.WithoutAuthentication())
+	}
+	bq, err := bigquery.NewClient(ctx, cfg.BigQueryProject, bqOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("BigQuery client for project %s: %w", cfg.BigQueryProject, err)
+	}
+	a.closers = append(a.closers, func() { bq.Close() })
+	if cfg.BigQueryStorageRead {
+		if err := bq.EnableStorageReadClient(ctx); err != nil {
+			return nil, fmt.Errorf("BigQuery Storage Read API client (set MASORA_BIGQUERY_STORAGE_READ=false to read pages instead): %w", err)
+		}
+	}
+	transforms, err := fs.Sub(schemas.LogTypes, "logtypes")
+	if err != nil {
+		return nil, err
+	}
+	a.wh, err = warehouse.New(bq, reg, transforms, warehouse.Options{
+		Dataset: cfg.BigQueryDataset, Location: cfg.BigQueryLocation, CallTimeout: cfg.BigQueryTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	gcs, err := storage.NewClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("Cloud Storage client: %w", err)
+	}
+	a.closers = append(a.closers, func() { gcs.Close() })
+	a.lister = source.New(gcs, cfg.GCSBucket, cfg.GCSPrefix)
+
+	a.runner = run.New(reg, a.lister, a.wh, a.loader, a.metrics, log, run.Options{
+		Lookback: cfg.Lookback, ChunkFiles: cfg.ChunkFiles, ChunkTimeout: cfg.ChunkTimeout, LockWait: cfg.LockWait,
+	})
+	return a, nil
+}
+
+// handler returns the HTTP handler of `masora serve`.
+func (a *app) handler(ctx context.Context) (http.Handler, error) {
+	authn, err := auth.New(ctx, auth.Options{
+		Token: a.cfg.AuthToken, Audience: a.cfg.OIDCAudience, AllowedEmails: a.cfg.OIDCAllowedEmails,
+		Issuer: a.cfg.OIDCIssuer, JWKSURL: a.cfg.OIDCJWKSURL, InsecureLocal: a.cfg.InsecureLocal,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authentication: %w", err)
+	}
+	if a.cfg.InsecureLocal && a.cfg.AuthToken == "" && a.cfg.OIDCAudience == "" {
+		a.log.Warn("MASORA_INSECURE_LOCAL=true: /run, /backfill and /runs accept unauthenticated requests; never do this on a reachable host")
+	}
+	return server.New(server.Deps{
+		Runner: a.runner, Loader: a.loader, Auth: authn, Metrics: a.metrics, Log: a.log,
+		Ready: map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.lister},
+	}), nil
+}

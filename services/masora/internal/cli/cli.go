@@ -1,0 +1,345 @@
+// Package cli is the masora command: its subcommands (serve, run, backfill,
+// migrate, status), their flags and help, and the wiring of the service's
+// parts from the configuration.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ore-masora/pipeline/libs/reportdb"
+	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/run"
+	"github.com/ore-masora/pipeline/services/masora/internal/server"
+)
+
+// Env is the outside world of a command.
+type Env struct {
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitBusy    = 3
+	exitBadData = 4
+)
+
+type command struct {
+	name    string
+	summary string
+	usage   string // after "masora <name>"
+	help    string
+	flags   func(fs *flag.FlagSet) func(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error
+}
+
+var commands = []command{
+	{
+		name: "serve", summary: "serve the HTTP API (what Cloud Run runs)",
+		help: `Serves POST /run, POST /backfill, GET /runs, /healthz, /readyz and /metrics on $PORT.
+/run and /backfill need authentication: MASORA_OIDC_AUDIENCE with
+MASORA_OIDC_ALLOWED_EMAILS (Cloud Scheduler's OIDC token), or MASORA_AUTH_TOKEN;
+without either it refuses to start unless MASORA_INSECURE_LOCAL=true.
+SIGTERM stops accepting requests and waits MASORA_SHUTDOWN_TIMEOUT for runs in
+flight; a run cut short rolls back its current chunk and the next run redoes it.`,
+		flags: func(fs *flag.FlagSet) func(context.Context, Env, *config.Config, *slog.Logger) error {
+			return serve
+		},
+	},
+	{
+		name: "run", summary: "load what is new in the lookback window, once, and exit",
+		usage: "[-log-type NAME]",
+		help: `Lists the hour folders of the last MASORA_LOOKBACK, loads every parquet object not
+yet in the manifest, prints the outcome as JSON and exits: 0 success, 1 failure,
+3 another run of the log type is in progress, 4 some objects are bad (the others
+are loaded; the bad ones are retried by the next run).`,
+		flags: func(fs *flag.FlagSet) func(context.Context, Env, *config.Config, *slog.Logger) error {
+			logType := fs.String("log-type", "", "load only this log type (default: all)")
+			return func(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
+				return runOnce(ctx, e, cfg, log, run.Request{LogType: *logType, Trigger: run.TriggerCLI})
+			}
+		},
+	},
+	{
+		name: "backfill", summary: "load a range of hour folders, once, and exit",
+		usage: "-from TIME -to TIME [-log-type NAME]",
+		help: `Loads every parquet object not yet in the manifest from the hour folders from
+-from to -to (RFC 3339, both hours included), e.g.
+  masora backfill -from 2024-05-01T00:00:00Z -to 2024-05-03T23:00:00Z
+Objects already loaded are skipped, so a backfill can be repeated safely.
+Exit codes as for run.`,
+		flags: func(fs *flag.FlagSet) func(context.Context, Env, *config.Config, *slog.Logger) error {
+			logType := fs.String("log-type", "", "load only this log type (default: all)")
+			from := fs.String("from", "", "first hour folder, RFC 3339 (required)")
+			to := fs.String("to", "", "last hour folder, RFC 3339 (required)")
+			return func(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
+				f, err := parseFlagTime("-from", *from)
+				if err != nil {
+					return err
+				}
+				t, err := parseFlagTime("-to", *to)
+				if err != nil {
+					return err
+				}
+				return runOnce(ctx, e, cfg, log, run.Request{LogType: *logType, Trigger: run.TriggerBackfill, From: f, To: t})
+			}
+		},
+	},
+	{
+		name: "migrate", summary: "apply the reporting database migrations",
+		help: `Applies the numbered migrations of schemas/migrations (embedded in this binary)
+that DATABASE_URL does not have yet, and prints the resulting version. Safe to run
+concurrently and repeatedly.`,
+		flags: func(fs *flag.FlagSet) func(context.Context, Env, *config.Config, *slog.Logger) error {
+			return func(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
+				st, err := reportdb.Migrate(ctx, cfg.DatabaseURL)
+				if err != nil {
+					return fmt.Errorf("migrate %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+				}
+				fmt.Fprintf(e.Stdout, "reporting database at migration %d of %d\n", st.Version, st.Latest)
+				return nil
+			}
+		},
+	},
+	{
+		name: "status", summary: "show the migration version and the recent runs",
+		usage: "[-log-type NAME] [-limit N] [-json]",
+		help:  `Prints the reporting database's migration version and its recent runs, newest first.`,
+		flags: func(fs *flag.FlagSet) func(context.Context, Env, *config.Config, *slog.Logger) error {
+			logType := fs.String("log-type", "", "show only this log type's runs")
+			limit := fs.Int("limit", 20, "how many runs to show")
+			asJSON := fs.Bool("json", false, "print JSON instead of a table")
+			return func(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
+				return status(ctx, e, cfg, log, *logType, *limit, *asJSON)
+			}
+		},
+	},
+}
+
+const envHelp = `Configuration comes from the environment; see services/masora/README.md.
+Required: DATABASE_URL; to load also BIGQUERY_PROJECT, BIGQUERY_DATASET, GCS_BUCKET.`
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "masora loads Ore's parquet files into the reporting Postgres through BigQuery.")
+	fmt.Fprintln(w, "\nUsage: masora <command> [flags]")
+	fmt.Fprintln(w, "\nCommands:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nRun `masora <command> -help` for a command's flags.")
+	fmt.Fprintln(w, "\n"+envHelp)
+}
+
+// Main runs the masora command with args (without the program name) and
+// returns the process exit code. ctx is cancelled on SIGTERM.
+func Main(ctx context.Context, args []string, e Env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(e.Stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == args[0] {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(e.Stderr, "masora: unknown command %q\n\n", args[0])
+		usage(e.Stderr)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("masora "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	action := cmd.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: masora %s %s\n\n%s\n\n", cmd.name, cmd.usage, cmd.help)
+		fmt.Fprintln(fs.Output(), "Flags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\n"+envHelp)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.Stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.Stderr, "masora %s: unexpected arguments %v\n", cmd.name, fs.Args())
+		return exitUsage
+	}
+	cfg, err := config.Load(e.Getenv)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "masora %s: %v\n", cmd.name, err)
+		return exitUsage
+	}
+	log := NewLogger(e.Stderr, cfg.LogLevel)
+	if err := action(ctx, e, cfg, log); err != nil {
+		log.Error("masora "+cmd.name+" failed", "error", err)
+		fmt.Fprintf(e.Stderr, "masora %s: %v\n", cmd.name, err)
+		switch server.Status(err) {
+		case http.StatusBadRequest:
+			return exitUsage
+		case http.StatusConflict:
+			return exitBusy
+		case http.StatusUnprocessableEntity:
+			return exitBadData
+		}
+		return exitFailed
+	}
+	return exitOK
+}
+
+// NewLogger returns a JSON logger with the field names Cloud Logging reads:
+// severity and message.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.MessageKey:
+				a.Key = "message"
+			case slog.LevelKey:
+				a.Key = "severity"
+				if l, ok := a.Value.Any().(slog.Level); ok && l == slog.LevelWarn {
+					a.Value = slog.StringValue("WARNING")
+				}
+			}
+			return a
+		},
+	}))
+}
+
+func parseFlagTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, fmt.Errorf("%s is required (RFC 3339, e.g. 2024-05-01T00:00:00Z)", name)
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q is not RFC 3339 (e.g. 2024-05-01T00:00:00Z)", name, v)
+	}
+	return t, nil
+}
+
+func runOnce(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, req run.Request) error {
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	outs, runErr := a.runner.Run(ctx, req)
+	enc := json.NewEncoder(e.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"runs": outs}); err != nil {
+		return errors.Join(runErr, err)
+	}
+	return runErr
+}
+
+func serve(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
+	if err := cfg.CheckServe(); err != nil {
+		return err
+	}
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	handler, err := a.handler(ctx)
+	if err != nil {
+		return err
+	}
+	// Requests run on a context of their own, cancelled only when the
+	// shutdown grace period is over.
+	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	srv := &http.Server{
+		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("masora serving", "addr", srv.Addr, "config", cfg)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve on %s: %w", srv.Addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still running after the grace period are cancelled; their current chunks roll back", "error", err)
+		cancelRequests()
+		srv.Close()
+	}
+	return nil
+}
+
+func status(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, logType string, limit int, asJSON bool) error {
+	st, err := reportdb.Check(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("read migration version of %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+	}
+	db, closeDB, err := openLoader(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	runs, err := db.Runs(ctx, logType, limit)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"migration": st, "runs": runs})
+	}
+	dirty := ""
+	if st.Dirty {
+		dirty = " (DIRTY: a migration failed half way; fix it by hand)"
+	}
+	fmt.Fprintf(e.Stdout, "migration %d of %d%s\n\n", st.Version, st.Latest, dirty)
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tLOG TYPE\tTRIGGER\tSTATUS\tSTARTED\tOBJECTS NEW/LOADED/FAILED\tROWS\tDUPLICATES\tERROR")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d/%d/%d\t%d\t%d\t%s\n", r.ID, r.LogType, r.Trigger, r.Status,
+			r.StartedAt.UTC().Format(time.RFC3339), r.ObjectsNew, r.ObjectsLoaded, r.ObjectsFailed,
+			r.RowsLoaded, r.DuplicatesSkipped, firstLine(r.Error, 80))
+	}
+	return tw.Flush()
+}
+
+func firstLine(s string, max int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > max {
+		return s[:max-1] + "…"
+	}
+	return s
+}

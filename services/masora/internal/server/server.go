@@ -1,0 +1,271 @@
+// Package server is Masora's HTTP interface for Cloud Run: the endpoints
+// Cloud Scheduler and operators call, their authentication, and the one
+// mapping from error kinds to HTTP statuses.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ore-masora/pipeline/services/masora/internal/auth"
+	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/loader"
+	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
+	"github.com/ore-masora/pipeline/services/masora/internal/run"
+)
+
+// Checker is a dependency /readyz checks.
+type Checker interface {
+	Ready(ctx context.Context) error
+}
+
+// Deps are what the server serves from.
+type Deps struct {
+	Runner  *run.Runner
+	Loader  *loader.Loader
+	Auth    *auth.Authenticator
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// Ready are checked by /readyz, by name (postgres, bigquery, storage).
+	Ready map[string]Checker
+}
+
+// maxBody bounds request bodies; requests are small JSON objects.
+const maxBody = 64 << 10
+
+// New returns the HTTP handler:
+//
+//	POST /run       run now over the lookback window (optional log_type)
+//	POST /backfill  run over a range of hour folders (from, to, optional log_type)
+//	GET  /runs      recent run history (optional log_type, limit)
+//	GET  /healthz   the process is up
+//	GET  /readyz    Postgres, BigQuery and Cloud Storage are reachable
+//	GET  /metrics   Prometheus metrics
+//
+// /run, /backfill and /runs require authentication.
+func New(d Deps) http.Handler {
+	s := &server{d: d}
+	mux := http.NewServeMux()
+	mux.Handle("POST /run", s.route("/run", s.authed(s.run)))
+	mux.Handle("POST /backfill", s.route("/backfill", s.authed(s.backfill)))
+	mux.Handle("GET /runs", s.route("/runs", s.authed(s.runs)))
+	mux.Handle("GET /healthz", s.route("/healthz", func(w http.ResponseWriter, r *http.Request) error {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return nil
+	}))
+	mux.Handle("GET /readyz", s.route("/readyz", s.readyz))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+type server struct{ d Deps }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route turns a handler's error into its status and a JSON body, logs it
+// and counts the request.
+func (s *server) route(name string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		if err := h(rec, r); err != nil {
+			code := Status(err)
+			level := slog.LevelWarn
+			if code >= 500 {
+				level = slog.LevelError
+			}
+			s.d.Log.Log(r.Context(), level, "request failed", "route", name, "status", code, "error", err)
+			if !rec.wrote {
+				writeJSON(rec, code, errorBody{Error: err.Error()})
+			}
+		}
+		s.d.Metrics.Requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
+	})
+}
+
+// Status maps an error to its HTTP status: the one place that does.
+func Status(err error) int {
+	switch {
+	case errors.Is(err, fault.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, fault.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, fault.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, fault.ErrBusy):
+		return http.StatusConflict
+	case errors.Is(err, fault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, fault.ErrBadObject):
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *server) authed(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := s.d.Auth.Check(r)
+		if err != nil {
+			return err
+		}
+		s.d.Log.Debug("caller authenticated", "method", c.Method, "email", c.Email)
+		return h(w, r)
+	}
+}
+
+type errorBody struct {
+	Error string        `json:"error"`
+	Runs  []run.Outcome `json:"runs,omitempty"`
+}
+
+type runBody struct {
+	LogType string `json:"log_type"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+}
+
+// decode reads an optional JSON body; query parameters override it, so
+// Cloud Scheduler can send either.
+func decode(r *http.Request) (runBody, error) {
+	var b runBody
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return b, fmt.Errorf("%w: read body: %w", fault.ErrInvalid, err)
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&b); err != nil {
+			return b, fmt.Errorf(`%w: body must be a JSON object like {"log_type": "user_action"}: %w`, fault.ErrInvalid, err)
+		}
+	}
+	q := r.URL.Query()
+	for key, dst := range map[string]*string{"log_type": &b.LogType, "from": &b.From, "to": &b.To} {
+		if v := q.Get(key); v != "" {
+			*dst = v
+		}
+	}
+	return b, nil
+}
+
+func (s *server) run(w http.ResponseWriter, r *http.Request) error {
+	b, err := decode(r)
+	if err != nil {
+		return err
+	}
+	if b.From != "" || b.To != "" {
+		return fmt.Errorf("%w: /run loads the lookback window; use /backfill for a range", fault.ErrInvalid)
+	}
+	return s.execute(w, r, run.Request{LogType: b.LogType, Trigger: run.TriggerSchedule})
+}
+
+func (s *server) backfill(w http.ResponseWriter, r *http.Request) error {
+	b, err := decode(r)
+	if err != nil {
+		return err
+	}
+	from, err := parseTime("from", b.From)
+	if err != nil {
+		return err
+	}
+	to, err := parseTime("to", b.To)
+	if err != nil {
+		return err
+	}
+	return s.execute(w, r, run.Request{LogType: b.LogType, Trigger: run.TriggerBackfill, From: from, To: to})
+}
+
+func parseTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, fmt.Errorf("%w: %s is required, RFC 3339, e.g. 2024-05-01T00:00:00Z", fault.ErrInvalid, name)
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s %q is not RFC 3339, e.g. 2024-05-01T00:00:00Z", fault.ErrInvalid, name, v)
+	}
+	return t, nil
+}
+
+func (s *server) execute(w http.ResponseWriter, r *http.Request, req run.Request) error {
+	outs, err := s.d.Runner.Run(r.Context(), req)
+	if err != nil {
+		code := Status(err)
+		s.d.Log.Error("run failed", "status", code, "error", err)
+		writeJSON(w, code, errorBody{Error: err.Error(), Runs: outs})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": outs})
+	return nil
+}
+
+// maxRuns bounds /runs?limit=.
+const maxRuns = 1000
+
+func (s *server) runs(w http.ResponseWriter, r *http.Request) error {
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRuns {
+			return fmt.Errorf("%w: limit %q: want 1 to %d", fault.ErrInvalid, v, maxRuns)
+		}
+		limit = n
+	}
+	runs, err := s.d.Loader.Runs(r.Context(), r.URL.Query().Get("log_type"), limit)
+	if err != nil {
+		return err
+	}
+	if runs == nil {
+		runs = []loader.Run{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
+	return nil
+}
+
+// readyTimeout bounds each readiness check.
+const readyTimeout = 5 * time.Second
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) error {
+	failed := map[string]string{}
+	for name, c := range s.d.Ready {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		if err := c.Ready(ctx); err != nil {
+			failed[name] = err.Error()
+		}
+		cancel()
+	}
+	if len(failed) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failed": failed})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// statusRecorder remembers the status written, for logs and metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code, r.wrote = code, true
+	r.ResponseWriter.WriteHeader(code)
+}
