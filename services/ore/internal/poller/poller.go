@@ -310,7 +310,7 @@ func (p *Poller) process(ctx context.Context, qi queueInfo, b batch, st *stats) 
 			done = append(done, m)
 		}
 	}
-	st.failed.Add(int64(len(b.msgs)-len(done)))
+	st.failed.Add(int64(len(b.msgs) - len(done)))
 	p.delete(ctx, done, st)
 }
 
