@@ -50,6 +50,11 @@ resource "google_secret_manager_secret_iam_member" "masora_database_url" {
   member    = google_service_account.masora.member
 }
 
+locals {
+  # Direct VPC egress for the service and the migrate job, when Postgres is private.
+  masora_vpc = var.vpc_network == null ? [] : [{ network = var.vpc_network, subnetwork = var.vpc_subnetwork }]
+}
+
 resource "google_cloud_run_v2_service" "masora" {
   name                = local.masora_service_name
   location            = var.region
@@ -68,12 +73,12 @@ resource "google_cloud_run_v2_service" "masora" {
     }
 
     dynamic "vpc_access" {
-      for_each = var.vpc_network == null ? [] : [var.vpc_network]
+      for_each = local.masora_vpc
       content {
         egress = "PRIVATE_RANGES_ONLY"
         network_interfaces {
-          network    = vpc_access.value
-          subnetwork = var.vpc_subnetwork
+          network    = vpc_access.value.network
+          subnetwork = vpc_access.value.subnetwork
         }
       }
     }
@@ -113,13 +118,16 @@ resource "google_cloud_run_v2_service" "masora" {
         }
       }
 
+      # /healthz (the process serves), not /readyz: a revision must deploy even while Postgres
+      # lacks this release's migrations, which the migrate job applies afterwards. /readyz
+      # (Postgres tables, dataset, bucket) is for operators: see README.md.
       startup_probe {
         http_get {
-          path = "/readyz"
+          path = "/healthz"
         }
-        period_seconds    = 5
-        timeout_seconds   = 3
-        failure_threshold = 24
+        period_seconds    = 2
+        timeout_seconds   = 2
+        failure_threshold = 15
       }
 
       liveness_probe {
@@ -127,6 +135,62 @@ resource "google_cloud_run_v2_service" "masora" {
           path = "/healthz"
         }
         period_seconds = 30
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.this,
+    google_secret_manager_secret_iam_member.masora_database_url,
+  ]
+}
+
+# `masora migrate`: applies the reporting database's forward-only migrations. Execute it after
+# the first apply and after every image change that brings migrations, before the next run:
+#   gcloud run jobs execute <masora_migrate_job> --region <region> --wait
+resource "google_cloud_run_v2_job" "masora_migrate" {
+  name                = "${local.masora_service_name}-migrate"
+  location            = var.region
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  template {
+    task_count = 1
+
+    template {
+      service_account = google_service_account.masora.email
+      timeout         = "600s"
+      max_retries     = 1
+
+      dynamic "vpc_access" {
+        for_each = local.masora_vpc
+        content {
+          egress = "PRIVATE_RANGES_ONLY"
+          network_interfaces {
+            network    = vpc_access.value.network
+            subnetwork = vpc_access.value.subnetwork
+          }
+        }
+      }
+
+      containers {
+        image = var.masora_image
+        args  = ["migrate"]
+
+        env {
+          name  = "LOG_LEVEL"
+          value = var.log_level
+        }
+
+        env {
+          name = "DATABASE_URL"
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.database_url.secret_id
+              version = "latest"
+            }
+          }
+        }
       }
     }
   }

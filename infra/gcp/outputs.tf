@@ -33,6 +33,11 @@ output "masora_uri" {
   value       = google_cloud_run_v2_service.masora.uri
 }
 
+output "masora_migrate_job" {
+  description = "Cloud Run job that applies the database migrations: gcloud run jobs execute <this> --region <region> --wait"
+  value       = google_cloud_run_v2_job.masora_migrate.name
+}
+
 output "masora_service_account" {
   description = "Email of Masora's service account."
   value       = google_service_account.masora.email

@@ -196,7 +196,7 @@ variable "vpc_subnetwork" {
 }
 
 variable "deletion_protection" {
-  description = "Protect the Cloud Run service and the analytics tables from terraform destroy. Set to false and apply before destroying."
+  description = "Protect Masora's Cloud Run service and migrate job from terraform destroy. Set to false and apply before destroying. (The external tables hold no data and are never protected.)"
   type        = bool
   default     = true
 }
