@@ -2,8 +2,9 @@
 -- Ore's parquet files to the rows Masora copies into Postgres seller_actions.
 --
 -- Contract (checked by Masora before it loads anything):
---   * {{source_table}} is the only substitution: Masora replaces it with the
---     validated, backquoted identifier of the chunk's external table. Values
+--   * The placeholder in the FROM clause is the only substitution: Masora
+--     replaces it with the validated, backquoted identifier of the chunk's
+--     external table (a new table per chunk, deleted after the query). Values
 --     are never spliced into this text; a transform that needs one takes it
 --     as a BigQuery query parameter (@name).
 --   * The result has exactly the columns of the latest definition

@@ -31,7 +31,7 @@ type app struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	loader  *loader.Loader
-	lister  *source.Lister
+	bucket  *source.Bucket
 	wh      *warehouse.Warehouse
 	runner  *run.Runner
 	closers []func()
@@ -119,9 +119,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		return nil, fmt.Errorf("Cloud Storage client: %w", err)
 	}
 	a.closers = append(a.closers, func() { gcs.Close() })
-	a.lister = source.New(gcs, cfg.GCSBucket, cfg.GCSPrefix)
+	a.bucket = source.New(gcs, cfg.GCSBucket, cfg.GCSPrefix)
 
-	a.runner = run.New(reg, a.lister, a.wh, a.loader, a.metrics, log, run.Options{
+	a.runner = run.New(reg, a.bucket, a.wh, a.loader, a.metrics, log, run.Options{
 		Lookback: cfg.Lookback, ChunkFiles: cfg.ChunkFiles, ChunkTimeout: cfg.ChunkTimeout, LockWait: cfg.LockWait,
 	})
 	return a, nil
@@ -141,6 +141,6 @@ func (a *app) handler(ctx context.Context) (http.Handler, error) {
 	}
 	return server.New(server.Deps{
 		Runner: a.runner, Loader: a.loader, Auth: authn, Metrics: a.metrics, Log: a.log,
-		Ready: map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.lister},
+		Ready: map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
 	}), nil
 }

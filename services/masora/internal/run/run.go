@@ -12,7 +12,10 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/libs/parquetrow"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
@@ -32,7 +35,7 @@ const (
 // type exclude each other through the loader's Lock.
 type Runner struct {
 	reg     *schema.Registry
-	lister  *source.Lister
+	bucket  *source.Bucket
 	wh      *warehouse.Warehouse
 	db      *loader.Loader
 	metrics *metrics.Metrics
@@ -55,11 +58,11 @@ type Options struct {
 }
 
 // New returns a Runner.
-func New(reg *schema.Registry, lister *source.Lister, wh *warehouse.Warehouse, db *loader.Loader, m *metrics.Metrics, log *slog.Logger, opts Options) *Runner {
+func New(reg *schema.Registry, bucket *source.Bucket, wh *warehouse.Warehouse, db *loader.Loader, m *metrics.Metrics, log *slog.Logger, opts Options) *Runner {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Runner{reg: reg, lister: lister, wh: wh, db: db, metrics: m, log: log, opts: opts}
+	return &Runner{reg: reg, bucket: bucket, wh: wh, db: db, metrics: m, log: log, opts: opts}
 }
 
 // Request asks for a run.
@@ -155,6 +158,7 @@ func (r *Runner) plan(req Request) ([]string, time.Time, time.Time, error) {
 // job is the state of one log type's run.
 type job struct {
 	logType string
+	want    *parquetrow.Schema
 	out     Outcome
 	bad     []error
 	log     *slog.Logger
@@ -162,6 +166,14 @@ type job struct {
 
 func (r *Runner) runLogType(ctx context.Context, name, trigger string, from, to time.Time) (Outcome, error) {
 	j := &job{logType: name, out: Outcome{LogType: name, WindowFrom: from, WindowTo: to, Status: loader.StatusFailed}}
+	lt, err := r.reg.Latest(name)
+	if err == nil {
+		j.want, err = parquetrow.New(lt)
+	}
+	if err != nil {
+		j.out.Error = err.Error()
+		return j.out, err
+	}
 	id, err := r.db.StartRun(ctx, name, trigger, from, to)
 	if err != nil {
 		r.metrics.Runs.WithLabelValues(name, loader.StatusFailed).Inc()
@@ -191,7 +203,7 @@ func (r *Runner) runLogType(ctx context.Context, name, trigger string, from, to 
 // load lists, subtracts the manifest and loads the new objects in chunks.
 // A bad object fails the run but not the other objects.
 func (r *Runner) load(ctx context.Context, j *job, from, to time.Time) error {
-	listing, err := r.lister.List(ctx, j.logType, from, to)
+	listing, err := r.bucket.List(ctx, j.logType, from, to)
 	if err != nil {
 		return err
 	}
@@ -214,7 +226,14 @@ func (r *Runner) load(ctx context.Context, j *job, from, to time.Time) error {
 	}
 	for start := 0; start < len(fresh); start += r.opts.ChunkFiles {
 		end := min(start+r.opts.ChunkFiles, len(fresh))
-		if err := r.loadObjects(ctx, j, fresh[start:end]); err != nil {
+		good, err := r.inspect(ctx, j, fresh[start:end])
+		if err != nil {
+			return err
+		}
+		if len(good) == 0 {
+			continue
+		}
+		if err := r.loadObjects(ctx, j, good); err != nil {
 			return err
 		}
 	}
@@ -222,6 +241,47 @@ func (r *Runner) load(ctx context.Context, j *job, from, to time.Time) error {
 		return fmt.Errorf("%d of %d new objects could not be loaded and stay unloaded until fixed: %w", len(j.bad), len(fresh), errors.Join(j.bad...))
 	}
 	return nil
+}
+
+// inspectParallelism bounds the concurrent footer reads of inspect.
+const inspectParallelism = 8
+
+// inspect reads the footers of objs and returns those that can be loaded;
+// the others are recorded as failed. Cloud Storage failing ends the run.
+func (r *Runner) inspect(ctx context.Context, j *job, objs []source.Object) ([]source.Object, error) {
+	errs := make([]error, len(objs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(inspectParallelism)
+	for i, o := range objs {
+		g.Go(func() error {
+			errs[i] = r.bucket.Inspect(gctx, o, j.want)
+			if errs[i] != nil && !errors.Is(errs[i], fault.ErrBadObject) {
+				return errs[i]
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var good []source.Object
+	for i, o := range objs {
+		if errs[i] != nil {
+			r.fail(j, o, errs[i])
+			continue
+		}
+		good = append(good, o)
+	}
+	return good, nil
+}
+
+// fail records an object that cannot be loaded.
+func (r *Runner) fail(j *job, o source.Object, err error) {
+	j.out.ObjectsFailed++
+	j.out.FailedObjects = append(j.out.FailedObjects, o.Name)
+	j.bad = append(j.bad, err)
+	r.metrics.Objects.WithLabelValues(j.logType, "failed").Inc()
+	j.log.Error("object not loaded", "object", o.Name, "generation", o.Generation, "error", err)
 }
 
 // loadObjects loads objs as one chunk. If the chunk fails because of a bad
@@ -235,11 +295,7 @@ func (r *Runner) loadObjects(ctx context.Context, j *job, objs []source.Object) 
 	case !errors.Is(err, fault.ErrBadObject):
 		return err
 	case len(objs) == 1:
-		j.out.ObjectsFailed++
-		j.out.FailedObjects = append(j.out.FailedObjects, objs[0].Name)
-		j.bad = append(j.bad, err)
-		r.metrics.Objects.WithLabelValues(j.logType, "failed").Inc()
-		j.log.Error("object not loaded", "object", objs[0].Name, "generation", objs[0].Generation, "error", err)
+		r.fail(j, objs[0], err)
 		return nil
 	}
 	j.log.Warn("chunk has a bad object, splitting it", "objects", len(objs), "error", err)
@@ -257,7 +313,7 @@ func (r *Runner) loadChunk(ctx context.Context, j *job, objs []source.Object) er
 	uris := make([]string, len(objs))
 	entries := make([]loader.Object, len(objs))
 	for i, o := range objs {
-		uris[i] = r.lister.URI(o.Name)
+		uris[i] = r.bucket.URI(o.Name)
 		entries[i] = loader.Object{Name: o.Name, Generation: o.Generation, Hour: o.Hour, Size: o.Size}
 	}
 	res, err := r.wh.Transform(ctx, j.logType, "r"+strconv.FormatInt(j.out.RunID, 10), uris)

@@ -1,14 +1,19 @@
-// Package source lists the parquet objects Ore wrote to Cloud Storage, by
-// hour folder of the layout owned by libs/layout.
+// Package source owns reading the parquet objects Ore wrote to Cloud
+// Storage: listing them by hour folder of the layout owned by libs/layout,
+// and inspecting an object's footer to tell, before BigQuery is involved,
+// whether it can be loaded as its log type.
 package source
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 
 	"github.com/ore-masora/pipeline/libs/layout"
@@ -35,26 +40,26 @@ type Listing struct {
 	Ignored []string
 }
 
-// Lister lists one bucket.
-type Lister struct {
+// Bucket reads one bucket.
+type Bucket struct {
 	client *storage.Client
 	bucket string
 	prefix string
 }
 
-// New returns a Lister of the objects under prefix (the layout's prefix,
-// e.g. "logs") in bucket.
-func New(client *storage.Client, bucket, prefix string) *Lister {
-	return &Lister{client: client, bucket: bucket, prefix: prefix}
+// New returns a Bucket reading the objects under prefix (the layout's
+// prefix, e.g. "logs") in bucket.
+func New(client *storage.Client, bucket, prefix string) *Bucket {
+	return &Bucket{client: client, bucket: bucket, prefix: prefix}
 }
 
 // URI returns the gs:// URI of an object of the bucket.
-func (l *Lister) URI(name string) string { return "gs://" + l.bucket + "/" + name }
+func (l *Bucket) URI(name string) string { return "gs://" + l.bucket + "/" + name }
 
 // List returns the objects of a log type in the hour folders from the one
 // holding from to the one holding to, both included, with one listing call
 // over that name range.
-func (l *Lister) List(ctx context.Context, logType string, from, to time.Time) (Listing, error) {
+func (l *Bucket) List(ctx context.Context, logType string, from, to time.Time) (Listing, error) {
 	q := &storage.Query{
 		Prefix:      layout.LogTypePrefix(l.prefix, logType),
 		StartOffset: layout.HourPrefix(l.prefix, logType, from),
@@ -71,7 +76,7 @@ func (l *Lister) List(ctx context.Context, logType string, from, to time.Time) (
 			return out, nil
 		}
 		if err != nil {
-			return Listing{}, fmt.Errorf("list gs://%s/%s from %s to %s: %w: %w", l.bucket, q.Prefix, q.StartOffset, q.EndOffset, fault.ErrUnavailable, err)
+			return Listing{}, classify(fmt.Sprintf("list gs://%s/ from %s to %s", l.bucket, q.StartOffset, q.EndOffset), err)
 		}
 		o, err := layout.Parse(l.prefix, attrs.Name)
 		if err != nil || o.Kind != layout.Data || o.LogType != logType {
@@ -82,10 +87,26 @@ func (l *Lister) List(ctx context.Context, logType string, from, to time.Time) (
 	}
 }
 
-// Ready checks that the bucket can be read.
-func (l *Lister) Ready(ctx context.Context) error {
-	if _, err := l.client.Bucket(l.bucket).Attrs(ctx); err != nil {
-		return fmt.Errorf("read bucket gs://%s: %w: %w", l.bucket, fault.ErrUnavailable, err)
+// Ready checks that the bucket's objects can be listed.
+func (l *Bucket) Ready(ctx context.Context) error {
+	it := l.client.Bucket(l.bucket).Objects(ctx, &storage.Query{Prefix: l.prefix})
+	it.PageInfo().MaxSize = 1
+	if _, err := it.Next(); err != nil && !errors.Is(err, iterator.Done) {
+		return classify(fmt.Sprintf("list gs://%s/%s", l.bucket, l.prefix), err)
 	}
 	return nil
+}
+
+// classify wraps err with the operation and, for timeouts, network
+// failures and server-side errors, fault.ErrUnavailable.
+func classify(op string, err error) error {
+	var (
+		apiErr *googleapi.Error
+		netErr net.Error
+	)
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
+		(errors.As(err, &apiErr) && (apiErr.Code >= 500 || apiErr.Code == http.StatusTooManyRequests)) {
+		return fmt.Errorf("%s: %w: %w", op, fault.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }

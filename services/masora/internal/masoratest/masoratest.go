@@ -1,0 +1,202 @@
+// Package masoratest gives Masora's integration tests their own slice of
+// the local stack (a bucket, a migrated Postgres schema, a BigQuery dataset)
+// and writes fixture parquet objects exactly as Ore writes them, through
+// libs/parquetrow and libs/layout. Import it from tests only.
+package masoratest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/storage"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/api/option"
+
+	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/libs/parquetrow"
+	"github.com/ore-masora/pipeline/libs/reportdb"
+	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/stacktest"
+)
+
+// Prefix is the layout prefix the fixtures use.
+const Prefix = "logs"
+
+// Stack is one test's resources on the local stack.
+type Stack struct {
+	Env      stacktest.Env
+	Registry *schema.Registry
+	// DSN connects to the test's migrated Postgres schema.
+	DSN      string
+	Pool     *pgxpool.Pool
+	Bucket   string
+	Storage  *storage.Client
+	BigQuery *bigquery.Client
+	Dataset  string
+}
+
+// New sets up the calling test's resources, removed when it ends. It skips
+// the test when the stack is not running (see stacktest.Load).
+func New(t testing.TB) *Stack {
+	t.Helper()
+	env := stacktest.Load(t)
+	s := &Stack{Env: env, Registry: schema.MustLoad()}
+	ctx := t.Context()
+
+	s.DSN = stacktest.PostgresSchema(t, env)
+	if _, err := reportdb.Migrate(ctx, s.DSN); err != nil {
+		t.Fatalf("masoratest: migrate: %v", err)
+	}
+	pool, err := pgxpool.New(ctx, s.DSN)
+	if err != nil {
+		t.Fatalf("masoratest: Postgres pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	s.Pool = pool
+
+	s.Bucket = stacktest.NewBucket(t, env)
+	s.Storage = stacktest.StorageClient(t, env)
+
+	bq, err := bigquery.NewClient(ctx, env.BigQueryProject,
+		option.WithEndpoint(env.BigQueryEndpoint), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatalf("masoratest: BigQuery client: %v", err)
+	}
+	t.Cleanup(func() { bq.Close() })
+	s.BigQuery = bq
+	s.Dataset = stacktest.UniqueName(t, "d")
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := bq.Dataset(s.Dataset).Create(cctx, &bigquery.DatasetMetadata{}); err != nil {
+		t.Fatalf("masoratest: create BigQuery dataset %s: %v", s.Dataset, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := bq.Dataset(s.Dataset).DeleteWithContents(ctx); err != nil {
+			t.Errorf("masoratest: delete BigQuery dataset %s: %v", s.Dataset, err)
+		}
+	})
+	return s
+}
+
+// Logger returns a logger writing to the test log.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// Message is one SQS message as Ore received it.
+type Message struct {
+	ID         string
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// UserAction is the fields of a user_action event that tests vary.
+type UserAction struct {
+	EventID    uuid.UUID
+	OccurredAt time.Time
+	Action     string
+	Channel    string
+	UserID     string
+}
+
+// Body returns the event's message body.
+func (u UserAction) Body() []byte {
+	return fmt.Appendf(nil, `{"event_id":%q,"occurred_at":%q,"source":"web-frontend","action":%q,"channel":%q,"user_id":%q,"quantity":2,"attributes":{"ab":"b"},"unknown_field":1}`,
+		u.EventID, u.OccurredAt.Format(time.RFC3339Nano), u.Action, u.Channel, u.UserID)
+}
+
+// Message returns the event as a message received at receivedAt.
+func (u UserAction) Message(receivedAt time.Time) Message {
+	return Message{ID: uuid.NewString(), Body: u.Body(), ReceivedAt: receivedAt}
+}
+
+// Parquet returns the parquet file Ore writes for the messages, decoded
+// with the latest version of the log type.
+func (s *Stack) Parquet(t testing.TB, logType string, msgs []Message) []byte {
+	t.Helper()
+	lt, err := s.Registry.Latest(logType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := parquetrow.New(lt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := parquetrow.NewWriter(&buf, ps, parquetrow.WriterOptions{WriterVersion: "masoratest"})
+	for _, m := range msgs {
+		ev, err := lt.Decode(m.Body)
+		if err != nil {
+			t.Fatalf("masoratest: fixture message %s: %v", m.ID, err)
+		}
+		if err := w.Write(ev, parquetrow.Lineage{MessageID: m.ID, ReceivedAt: m.ReceivedAt, WriterVersion: "masoratest"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// WriteObject writes the messages as one parquet object in the hour folder
+// of the first message's receipt, named as Ore names it, and returns the
+// object's name.
+func (s *Stack) WriteObject(t testing.TB, logType string, msgs []Message) string {
+	t.Helper()
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	name := layout.DataPath(Prefix, logType, msgs[0].ReceivedAt, layout.Name(ids))
+	s.Put(t, name, s.Parquet(t, logType, msgs))
+	return name
+}
+
+// Put writes an object with the given content.
+func (s *Stack) Put(t testing.TB, name string, content []byte) {
+	t.Helper()
+	w := s.Storage.Bucket(s.Bucket).Object(name).NewWriter(t.Context())
+	if _, err := io.Copy(w, bytes.NewReader(content)); err != nil {
+		t.Fatalf("masoratest: write gs://%s/%s: %v", s.Bucket, name, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("masoratest: write gs://%s/%s: %v", s.Bucket, name, err)
+	}
+}
+
+// Delete removes an object.
+func (s *Stack) Delete(t testing.TB, name string) {
+	t.Helper()
+	if err := s.Storage.Bucket(s.Bucket).Object(name).Delete(t.Context()); err != nil {
+		t.Fatalf("masoratest: delete gs://%s/%s: %v", s.Bucket, name, err)
+	}
+}
+
+// Count returns the result of a count query on the test's schema.
+func (s *Stack) Count(t testing.TB, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := s.Pool.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("masoratest: %s: %v", query, err)
+	}
+	return n
+}
