@@ -67,3 +67,8 @@ output "ore_credential_config" {
   description = "External-account credential configuration for Ore (no secret inside). Pass it to infra/aws as gcp_credential_config: terraform output -raw ore_credential_config."
   value       = local.ore_credential_config
 }
+
+output "scheduler_job" {
+  description = "Cloud Scheduler job that triggers /run; run it now with: gcloud scheduler jobs run <this> --location <region>"
+  value       = google_cloud_scheduler_job.masora_run.name
+}
