@@ -24,7 +24,7 @@ const (
 	SecretAccessKey = "test"
 	Project         = "local-project"
 	QueueName       = "ore-events"
-	DLQName         = "ore-events-dlq"
+	DLQName         = QueueName + "-dlq"
 	Bucket          = "ore-masora-local"
 	Dataset         = "ore_masora"
 	// MaxReceiveCount is how often a message of QueueName is received before it moves to the DLQ.
@@ -42,33 +42,36 @@ func sqsClient(endpoint string) *sqs.Client {
 	})
 }
 
-// createQueues creates the default queue and its dead-letter queue and returns their URLs.
-func createQueues(ctx context.Context, endpoint string) (queueURL, dlqURL string, err error) {
+// CreateQueues creates the queue name and its dead-letter queue name+"-dlq" (with the
+// stack's redrive policy and visibility timeout) on the SQS emulator at endpoint and
+// returns their URLs. Existing queues with the same attributes are fine.
+func CreateQueues(ctx context.Context, endpoint, name string) (queueURL, dlqURL string, err error) {
 	client := sqsClient(endpoint)
-	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(DLQName)})
+	dlqName := name + "-dlq"
+	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(dlqName)})
 	if err != nil {
-		return "", "", fmt.Errorf("create SQS queue %s: %w", DLQName, err)
+		return "", "", fmt.Errorf("create SQS queue %s: %w", dlqName, err)
 	}
 	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       dlq.QueueUrl,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("get ARN of SQS queue %s: %w", DLQName, err)
+		return "", "", fmt.Errorf("get ARN of SQS queue %s: %w", dlqName, err)
 	}
 	arn := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 	if arn == "" {
-		return "", "", fmt.Errorf("SQS queue %s has no QueueArn attribute", DLQName)
+		return "", "", fmt.Errorf("SQS queue %s has no QueueArn attribute", dlqName)
 	}
 	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(QueueName),
+		QueueName: aws.String(name),
 		Attributes: map[string]string{
 			string(sqstypes.QueueAttributeNameRedrivePolicy):     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, arn, MaxReceiveCount),
 			string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(VisibilityTimeoutSeconds),
 		},
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("create SQS queue %s: %w", QueueName, err)
+		return "", "", fmt.Errorf("create SQS queue %s: %w", name, err)
 	}
 	return aws.ToString(q.QueueUrl), aws.ToString(dlq.QueueUrl), nil
 }

@@ -264,7 +264,7 @@ func (s *Stack) start(ctx context.Context) (vars []Var, err error) {
 	// Default resources, through the real SDKs.
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	queueURL, dlqURL, err := createQueues(rctx, sqsURL)
+	queueURL, dlqURL, err := CreateQueues(rctx, sqsURL, QueueName)
 	if err != nil {
 		return nil, err
 	}
