@@ -79,10 +79,19 @@ lint: ## go vet every module and check gofmt
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; status=1; fi; \
 	exit $$status
 
-demo: stack-up ## run the pipeline end to end on the local stack (for now: prints the stack env)
-	@if [ -f tools/cmd/demo/main.go ]; then \
-		$(GO) run ./tools/cmd/demo; \
-	else \
-		echo "tools/cmd/demo does not exist yet; the stack is up with:"; \
-		$(STACK) env; \
-	fi
+# EVENTS sizes the demo; KEEP=1 leaves the stack up afterwards (it is only stopped if the demo
+# started it).
+EVENTS ?= 3000
+KEEP   ?=
+
+demo: deps ## run the pipeline end to end on the local stack and print a report (EVENTS=3000, KEEP=1)
+	@started=0; $(STACK) status >/dev/null 2>&1 || started=1; \
+	status=0; \
+	trap '[ $$started = 1 ] && [ -z "$(KEEP)" ] && $(STACK) down; exit 130' INT TERM; \
+	$(STACK) up >/dev/null || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+		( set -a; . .stack/env; set +a; $(GO) run ./tools/cmd/demo -events $(EVENTS) ) || status=$$?; \
+	fi; \
+	if [ $$started = 1 ] && [ -z "$(KEEP)" ]; then $(STACK) down >/dev/null || true; \
+	else echo "the stack is still up: make stack-env shows its endpoints, make stack-down stops it"; fi; \
+	exit $$status
