@@ -67,7 +67,16 @@ type Config struct {
 	PollHandlers      int
 	PollWaitTime      time.Duration
 	ShutdownTimeout   time.Duration
+
+	// MemoryLimit is the Go runtime's soft memory limit in bytes, derived
+	// from the Lambda function's memory size; 0 leaves the runtime's own
+	// setting (GOMEMLIMIT, or none).
+	MemoryLimit int64
 }
+
+// memorySharePercent is the part of a Lambda function's memory given to the
+// Go heap; the rest is for the runtime, stacks and buffers outside the heap.
+const memorySharePercent = 85
 
 // variable documents one environment variable.
 type variable struct {
@@ -95,6 +104,7 @@ var variables = []variable{
 	{"ORE_POLL_HANDLERS", "2", "poll mode: batches handled at once, 1 to 16"},
 	{"ORE_POLL_WAIT_TIME", "20s", "poll mode: ReceiveMessage long poll, whole seconds, 0s to 20s"},
 	{"ORE_SHUTDOWN_TIMEOUT", "30s", "poll mode: time to finish in-flight batches after SIGTERM"},
+	{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "", "set by Lambda: without GOMEMLIMIT, the Go memory limit becomes 85% of it"},
 }
 
 // Usage describes every environment variable, its default and meaning.
@@ -198,6 +208,14 @@ func Load(getenv func(string) string) (Config, error) {
 		r.fail("ORE_POLL_WAIT_TIME", c.PollWaitTime.String(), "SQS takes whole seconds")
 	}
 
+	if mb := r.str("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"); mb != "" && getenv("GOMEMLIMIT") == "" {
+		n, err := strconv.Atoi(mb)
+		if err != nil || n < 128 {
+			r.fail("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb, "want the function's memory in MB, at least 128")
+		}
+		c.MemoryLimit = int64(n) << 20 * memorySharePercent / 100
+	}
+
 	if c.Mode == ModePoll {
 		if c.SQSQueueURL == "" {
 			r.errs = append(r.errs, errors.New("SQS_QUEUE_URL is required in poll mode: set it to the queue Ore consumes"))
@@ -223,6 +241,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("parquet_compression", c.CompressionName),
 		slog.Int("upload_concurrency", c.UploadConcurrency),
 		slog.Duration("upload_timeout", c.UploadTimeout),
+		slog.Int64("memory_limit", c.MemoryLimit),
 	}
 	if c.Mode == ModePoll {
 		attrs = append(attrs,
