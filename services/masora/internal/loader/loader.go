@@ -175,7 +175,7 @@ func insertManifest(ctx context.Context, tx pgx.Tx, logType string, runID int64,
 		FROM unnest($3::text[], $4::bigint[], $5::timestamptz[], $6::bigint[]) AS o(name, generation, hour, size)`,
 		logType, runID, names, gens, hours, sizes)
 	if isUniqueViolation(err) {
-		return fmt.Errorf("record %d objects in the manifest: %w: another run loaded some of them meanwhile: %w", len(objs), fault.ErrBusy, err)
+		return fmt.Errorf("record %d objects in the manifest: %w: some of them were committed by another run meanwhile: %w", len(objs), fault.ErrBusy, err)
 	}
 	if err != nil {
 		return classify("record objects in the manifest", err)

@@ -30,13 +30,37 @@ import (
 // Prefix is the layout prefix the fixtures use.
 const Prefix = "logs"
 
-// Stack is one test's resources on the local stack.
-type Stack struct {
+// Postgres is one test's migrated Postgres schema.
+type Postgres struct {
 	Env      stacktest.Env
 	Registry *schema.Registry
-	// DSN connects to the test's migrated Postgres schema.
-	DSN      string
-	Pool     *pgxpool.Pool
+	// DSN connects to the test's schema (its search_path).
+	DSN  string
+	Pool *pgxpool.Pool
+}
+
+// NewPostgres creates and migrates a Postgres schema for the calling test,
+// dropped when it ends. It skips the test when the stack is not running
+// (see stacktest.Load).
+func NewPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	env := stacktest.Load(t)
+	p := &Postgres{Env: env, Registry: schema.MustLoad(), DSN: stacktest.PostgresSchema(t, env)}
+	if _, err := reportdb.Migrate(t.Context(), p.DSN); err != nil {
+		t.Fatalf("masoratest: migrate: %v", err)
+	}
+	pool, err := pgxpool.New(t.Context(), p.DSN)
+	if err != nil {
+		t.Fatalf("masoratest: Postgres pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	p.Pool = pool
+	return p
+}
+
+// Stack is one test's resources on the local stack.
+type Stack struct {
+	*Postgres
 	Bucket   string
 	Storage  *storage.Client
 	BigQuery *bigquery.Client
@@ -47,20 +71,9 @@ type Stack struct {
 // the test when the stack is not running (see stacktest.Load).
 func New(t testing.TB) *Stack {
 	t.Helper()
-	env := stacktest.Load(t)
-	s := &Stack{Env: env, Registry: schema.MustLoad()}
+	s := &Stack{Postgres: NewPostgres(t)}
+	env := s.Env
 	ctx := t.Context()
-
-	s.DSN = stacktest.PostgresSchema(t, env)
-	if _, err := reportdb.Migrate(ctx, s.DSN); err != nil {
-		t.Fatalf("masoratest: migrate: %v", err)
-	}
-	pool, err := pgxpool.New(ctx, s.DSN)
-	if err != nil {
-		t.Fatalf("masoratest: Postgres pool: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	s.Pool = pool
 
 	s.Bucket = stacktest.NewBucket(t, env)
 	s.Storage = stacktest.StorageClient(t, env)
@@ -192,11 +205,29 @@ func (s *Stack) Delete(t testing.TB, name string) {
 }
 
 // Count returns the result of a count query on the test's schema.
-func (s *Stack) Count(t testing.TB, query string, args ...any) int64 {
+func (s *Postgres) Count(t testing.TB, query string, args ...any) int64 {
 	t.Helper()
 	var n int64
 	if err := s.Pool.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
 		t.Fatalf("masoratest: %s: %v", query, err)
 	}
 	return n
+}
+
+// SummaryMismatches returns how many rows of the log type's hourly summary
+// differ from a recomputation from its row table (rows missing on either
+// side count too): 0 when the summary is right.
+func (s *Postgres) SummaryMismatches(t testing.TB, logType string) int64 {
+	t.Helper()
+	lt, err := s.Registry.Latest(logType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := lt.Summary
+	dims := strings.Join(sum.Dimensions, ", ")
+	stored := fmt.Sprintf(`SELECT hour, %s, events, %s FROM %s`, dims, sum.DistinctColumn, sum.Table)
+	recomputed := fmt.Sprintf(`SELECT date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', %s, count(*), count(DISTINCT %s)
+		FROM %s GROUP BY 1, %s`, dims, sum.Distinct, lt.Table, dims)
+	return s.Count(t, fmt.Sprintf(`SELECT count(*) FROM ((%s EXCEPT ALL %s) UNION ALL (%s EXCEPT ALL %s)) AS d`,
+		stored, recomputed, recomputed, stored))
 }

@@ -1,0 +1,425 @@
+package loader_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/loader"
+	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
+)
+
+func newLoader(t testing.TB, p *masoratest.Postgres, opts loader.Options) *loader.Loader {
+	t.Helper()
+	l, err := loader.New(p.Pool, p.Registry, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func startRun(t testing.TB, l *loader.Loader) int64 {
+	t.Helper()
+	id, err := l.StartRun(t.Context(), "user_action", "cli", genBase, genBase.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+var objSeq int
+
+func objects(n int) []loader.Object {
+	out := make([]loader.Object, n)
+	for i := range out {
+		objSeq++
+		out[i] = loader.Object{Name: fmt.Sprintf("logs/user_action/dt=2024-05-01/hour=10/%032x.parquet", objSeq), Generation: int64(1000 + objSeq), Hour: genBase, Size: 1234}
+	}
+	return out
+}
+
+// state is what a chunk leaves in Postgres.
+type state struct {
+	Rows, Manifest, SummaryRows, SummaryMismatches int64
+	Run                                            loader.Run
+}
+
+func snapshot(t *testing.T, p *masoratest.Postgres, l *loader.Loader, runID int64) state {
+	t.Helper()
+	r, err := l.GetRun(t.Context(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state{
+		Rows:              p.Count(t, `SELECT count(*) FROM user_actions`),
+		Manifest:          p.Count(t, `SELECT count(*) FROM masora_manifest`),
+		SummaryRows:       p.Count(t, `SELECT count(*) FROM user_action_hourly`),
+		SummaryMismatches: p.SummaryMismatches(t, "user_action"),
+		Run:               r,
+	}
+}
+
+// runCounters compares only the counters a chunk changes.
+var runCounters = cmpopts.IgnoreFields(loader.Run{}, "ID", "LogType", "Trigger", "WindowFrom", "WindowTo", "Status", "StartedAt", "FinishedAt", "Error")
+
+func TestLoadChunk(t *testing.T) {
+	p := masoratest.NewPostgres(t)
+	l := newLoader(t, p, loader.Options{})
+	runID := startRun(t, l)
+
+	// 3,000 rows a second apart: hours 10:00 and 11:00 minus a bit.
+	first := newUserActions(1, 0, 3000, time.Second)
+	st, err := l.LoadChunk(t.Context(), loader.Chunk{RunID: runID, LogType: "user_action", Objects: objects(2), Open: first.open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(loader.Stats{Rows: 3000, Hours: 1}, st); diff != "" {
+		t.Errorf("first chunk stats mismatch (-want +got):\n%s", diff)
+	}
+
+	// Rows 2,000 to 5,999: the first 1,000 were loaded by the first chunk.
+	second := newUserActions(1, 2000, 4000, time.Second)
+	st, err = l.LoadChunk(t.Context(), loader.Chunk{RunID: runID, LogType: "user_action", Objects: objects(3), Open: second.open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(loader.Stats{Rows: 3000, Duplicates: 1000, Staged: true, Hours: 2}, st); diff != "" {
+		t.Errorf("second chunk stats mismatch (-want +got):\n%s", diff)
+	}
+	got := snapshot(t, p, l, runID)
+	want := state{Rows: 6000, Manifest: 5, SummaryRows: got.SummaryRows, Run: loader.Run{
+		ObjectsLoaded: 5, ChunksLoaded: 2, RowsLoaded: 6000, DuplicatesSkipped: 1000,
+	}}
+	if diff := cmp.Diff(want, got, runCounters); diff != "" {
+		t.Errorf("state mismatch (-want +got):\n%s", diff)
+	}
+	// 8 actions x 3 channels cycle with period 24 over 2 hours.
+	if got.SummaryRows != 48 {
+		t.Errorf("summary rows = %d, want 48 (24 action/channel pairs in each of 2 hours)", got.SummaryRows)
+	}
+
+	// Every value arrives as generated, including nulls and JSON.
+	var (
+		occurred, received                    time.Time
+		source, action, user, writer, msgID   string
+		session, currency, appVersion, extras *string
+		quantity                              int64
+		amount                                *int64
+		attributes                            map[string]any
+	)
+	err = p.Pool.QueryRow(t.Context(), `SELECT occurred_at, source, action, user_id, session_id, quantity, amount_cents, currency, app_version,
+		attributes, extra_fields::text, message_id, received_at, writer_version FROM user_actions WHERE event_id = $1`, eventID(1, 2)).
+		Scan(&occurred, &source, &action, &user, &session, &quantity, &amount, &currency, &appVersion, &attributes, &extras, &msgID, &received, &writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Occurred, Received                    time.Time
+		Source, Action, User, Writer, MsgID   string
+		Session, Currency, AppVersion, Extras *string
+		Quantity                              int64
+		Amount                                *int64
+		Attributes                            map[string]any
+	}
+	str := func(s string) *string { return &s }
+	amt := int64(1999)
+	wantRow := row{
+		Occurred: genBase.Add(2 * time.Second), Received: genBase.Add(4 * time.Second),
+		Source: genSource, Action: actions[2], User: "user-2", Writer: genWriter, MsgID: eventID(1^0xffff, 2),
+		Session: str("user-1"), Currency: str("EUR"), Quantity: 2, Amount: &amt,
+		Attributes: map[string]any{"page": "/p/123", "ab": "b"},
+	}
+	gotRow := row{occurred, received, source, action, user, writer, msgID, session, currency, appVersion, extras, quantity, amount, attributes}
+	if diff := cmp.Diff(wantRow, gotRow, cmpopts.EquateApproxTime(0)); diff != "" {
+		t.Errorf("row mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestAbortBeforeCommit aborts chunks at the last moment, after COPY, the
+// summaries and the run counters, and checks nothing of them is left; then
+// loads them again and checks the counts are exact.
+func TestAbortBeforeCommit(t *testing.T) {
+	p := masoratest.NewPostgres(t)
+	abort := true
+	crash := errors.New("simulated crash before commit")
+	l := newLoader(t, p, loader.Options{BeforeCommit: func(context.Context) error {
+		if abort {
+			return crash
+		}
+		return nil
+	}})
+	runID := startRun(t, l)
+	objs := objects(2)
+	fast := loader.Chunk{RunID: runID, LogType: "user_action", Objects: objs, Open: newUserActions(7, 0, 2000, time.Second).open}
+	if _, err := l.LoadChunk(t.Context(), fast); !errors.Is(err, crash) {
+		t.Fatalf("LoadChunk: %v, want the crash", err)
+	}
+	empty := state{}
+	if diff := cmp.Diff(empty, snapshot(t, p, l, runID), runCounters); diff != "" {
+		t.Fatalf("after the aborted chunk (-want +got):\n%s", diff)
+	}
+
+	abort = false
+	if _, err := l.LoadChunk(t.Context(), fast); err != nil {
+		t.Fatal(err)
+	}
+	// An overlapping chunk (staged path) aborted, then redone.
+	abort = true
+	staged := loader.Chunk{RunID: runID, LogType: "user_action", Objects: objects(1), Open: newUserActions(7, 1500, 1000, time.Second).open}
+	if _, err := l.LoadChunk(t.Context(), staged); !errors.Is(err, crash) {
+		t.Fatalf("LoadChunk: %v, want the crash", err)
+	}
+	abort = false
+	st, err := l.LoadChunk(t.Context(), staged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Staged || st.Duplicates != 500 {
+		t.Errorf("redone overlapping chunk: %+v, want staged with 500 duplicates", st)
+	}
+	want := state{Rows: 2500, Manifest: 3, Run: loader.Run{ObjectsLoaded: 3, ChunksLoaded: 2, RowsLoaded: 2500, DuplicatesSkipped: 500}}
+	got := snapshot(t, p, l, runID)
+	want.SummaryRows = got.SummaryRows
+	if diff := cmp.Diff(want, got, runCounters); diff != "" {
+		t.Errorf("after the redone chunks (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadChunkFailures(t *testing.T) {
+	p := masoratest.NewPostgres(t)
+	l := newLoader(t, p, loader.Options{})
+	runID := startRun(t, l)
+	loaded := objects(1)
+	if _, err := l.LoadChunk(t.Context(), loader.Chunk{RunID: runID, LogType: "user_action", Objects: loaded, Open: newUserActions(3, 0, 100, time.Second).open}); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, p, l, runID)
+
+	broken := func(mutate func(i int, row []bigquery.Value)) func(context.Context) (loader.Rows, error) {
+		g := newUserActions(3, 100, 500, time.Second)
+		g.mutate = mutate
+		return g.open
+	}
+	readErr := errors.New("connection reset by BigQuery")
+	tests := []struct {
+		name  string
+		chunk loader.Chunk
+		want  error
+	}{
+		{name: "objects already in the manifest", want: fault.ErrBusy,
+			chunk: loader.Chunk{Objects: loaded, Open: newUserActions(3, 100, 10, time.Second).open}},
+		{name: "required value null", want: fault.ErrBadObject,
+			chunk: loader.Chunk{Objects: objects(1), Open: broken(func(i int, row []bigquery.Value) {
+				if i == 400 {
+					row[5] = nil // user_id
+				}
+			})}},
+		{name: "value of the wrong type", want: fault.ErrBadObject,
+			chunk: loader.Chunk{Objects: objects(1), Open: broken(func(i int, row []bigquery.Value) {
+				if i == 300 {
+					row[10] = "two" // quantity
+				}
+			})}},
+		{name: "not a UUID", want: fault.ErrBadObject,
+			chunk: loader.Chunk{Objects: objects(1), Open: broken(func(i int, row []bigquery.Value) {
+				if i == 599 {
+					row[0] = "not-a-uuid"
+				}
+			})}},
+		{name: "JSON Postgres rejects", want: fault.ErrBadObject,
+			chunk: loader.Chunk{Objects: objects(1), Open: broken(func(i int, row []bigquery.Value) {
+				if i == 200 {
+					row[14] = `{"unterminated": `
+				}
+			})}},
+		{name: "too few columns", want: fault.ErrBadObject,
+			chunk: loader.Chunk{Objects: objects(1), Open: func(ctx context.Context) (loader.Rows, error) {
+				return rowsFunc(func(dst *[]bigquery.Value) error { *dst = []bigquery.Value{"x"}; return nil }), nil
+			}}},
+		{name: "result stream fails", want: readErr,
+			chunk: loader.Chunk{Objects: objects(1), Open: func(ctx context.Context) (loader.Rows, error) {
+				g, _ := newUserActions(3, 100, 500, time.Second).open(ctx)
+				n := 0
+				return rowsFunc(func(dst *[]bigquery.Value) error {
+					if n++; n == 250 {
+						return readErr
+					}
+					return g.Next(dst)
+				}), nil
+			}}},
+		{name: "result cannot be opened", want: readErr,
+			chunk: loader.Chunk{Objects: objects(1), Open: func(context.Context) (loader.Rows, error) { return nil, readErr }}},
+		{name: "unknown log type", want: fault.ErrInvalid,
+			chunk: loader.Chunk{LogType: "page_view", Objects: objects(1), Open: newUserActions(3, 100, 10, time.Second).open}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.chunk.RunID = runID
+			if tt.chunk.LogType == "" {
+				tt.chunk.LogType = "user_action"
+			}
+			_, err := l.LoadChunk(t.Context(), tt.chunk)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("LoadChunk: %v, want an error wrapping %v", err, tt.want)
+			}
+			t.Logf("LoadChunk: %v", err)
+			if diff := cmp.Diff(before, snapshot(t, p, l, runID)); diff != "" {
+				t.Errorf("a failed chunk changed the database (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+type rowsFunc func(dst *[]bigquery.Value) error
+
+func (f rowsFunc) Next(dst *[]bigquery.Value) error { return f(dst) }
+
+func TestLock(t *testing.T) {
+	p := masoratest.NewPostgres(t)
+	l := newLoader(t, p, loader.Options{})
+	ctx := t.Context()
+	held, err := l.Lock(ctx, []string{"user_action", "seller_action"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Lock(ctx, []string{"user_action"}, 0); !errors.Is(err, fault.ErrBusy) {
+		t.Fatalf("second Lock: %v, want an error wrapping %v", err, fault.ErrBusy)
+	}
+	if _, err := l.Lock(ctx, []string{"seller_action"}, 300*time.Millisecond); !errors.Is(err, fault.ErrBusy) {
+		t.Fatalf("second Lock with a short wait: %v, want an error wrapping %v", err, fault.ErrBusy)
+	}
+
+	// Another schema (another test, another deployment) has its own locks.
+	other := newLoader(t, masoratest.NewPostgres(t), loader.Options{})
+	lk, err := other.Lock(ctx, []string{"user_action"}, 0)
+	if err != nil {
+		t.Fatalf("Lock in another schema: %v", err)
+	}
+	lk.Release(ctx)
+
+	// A waiting Lock gets it once the holder releases.
+	done := make(chan error, 1)
+	go func() {
+		lk, err := l.Lock(ctx, []string{"user_action"}, 10*time.Second)
+		if err == nil {
+			lk.Release(ctx)
+		}
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	held.Release(ctx)
+	if err := <-done; err != nil {
+		t.Fatalf("waiting Lock: %v", err)
+	}
+}
+
+func TestRuns(t *testing.T) {
+	p := masoratest.NewPostgres(t)
+	l := newLoader(t, p, loader.Options{})
+	ctx := t.Context()
+	if err := l.Ready(ctx); err != nil {
+		t.Fatalf("Ready on a migrated schema: %v", err)
+	}
+	crashed := startRun(t, l)
+	next := startRun(t, l) // the crashed run is abandoned
+	if err := l.PlanRun(ctx, next, 10, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.FinishRun(ctx, next, 1, errors.New("1 of 4 new objects could not be loaded")); err != nil {
+		t.Fatal(err)
+	}
+	seller, err := l.StartRun(ctx, "seller_action", "schedule", genBase, genBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.FinishRun(ctx, seller, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	runs, err := l.Runs(ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type summary struct {
+		ID                   int64
+		LogType, Status, Err string
+		Listed, New, Failed  int
+		Finished             bool
+	}
+	var got []summary
+	for _, r := range runs {
+		got = append(got, summary{r.ID, r.LogType, r.Status, r.Error, r.ObjectsListed, r.ObjectsNew, r.ObjectsFailed, r.FinishedAt != nil})
+	}
+	want := []summary{
+		{seller, "seller_action", loader.StatusSucceeded, "", 0, 0, 0, true},
+		{next, "user_action", loader.StatusFailed, "1 of 4 new objects could not be loaded", 10, 4, 1, true},
+		{crashed, "user_action", loader.StatusAbandoned, "the process running it stopped before it finished", 0, 0, 0, true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Runs mismatch (-want +got):\n%s", diff)
+	}
+	if runs, err := l.Runs(ctx, "seller_action", 10); err != nil || len(runs) != 1 {
+		t.Errorf("Runs(seller_action) = %d runs, %v; want 1", len(runs), err)
+	}
+	if _, err := l.GetRun(ctx, 999999); !errors.Is(err, loader.ErrNoRun) {
+		t.Errorf("GetRun(unknown) = %v, want %v", err, loader.ErrNoRun)
+	}
+}
+
+func TestNotReady(t *testing.T) {
+	env := masoratest.NewPostgres(t).Env
+	ctx := t.Context()
+	reg := schema.MustLoad()
+
+	// A schema without the migrations.
+	empty := stacktest.PostgresSchema(t, env)
+	pool, err := pgxpool.New(ctx, empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l, err := loader.New(pool, reg, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ready(ctx); err == nil {
+		t.Error("Ready on an empty schema succeeded, want an error naming the missing tables")
+	} else {
+		t.Logf("Ready: %v", err)
+	}
+
+	// Postgres not listening.
+	down, err := pgxpool.New(ctx, "postgres://masora:pw@127.0.0.1:1/reports?connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	l, err = loader.New(down, reg, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func() error{
+		"Ready":    func() error { return l.Ready(ctx) },
+		"StartRun": func() error { _, err := l.StartRun(ctx, "user_action", "cli", genBase, genBase); return err },
+		"Lock":     func() error { _, err := l.Lock(ctx, []string{"user_action"}, 0); return err },
+		"Loaded":   func() error { _, err := l.Loaded(ctx, "user_action", genBase, genBase); return err },
+		"LoadChunk": func() error {
+			_, err := l.LoadChunk(ctx, loader.Chunk{RunID: 1, LogType: "user_action", Objects: objects(1), Open: newUserActions(1, 0, 1, time.Second).open})
+			return err
+		},
+	} {
+		if err := f(); !errors.Is(err, fault.ErrUnavailable) {
+			t.Errorf("%s with Postgres down: %v, want an error wrapping %v", name, err, fault.ErrUnavailable)
+		}
+	}
+}
