@@ -136,14 +136,21 @@ func (u UserAction) Body() []byte {
 		u.EventID, u.OccurredAt.Format(time.RFC3339Nano), u.Action, u.Channel, u.UserID)
 }
 
+// SellerAction returns the body of a seller_action event.
+func SellerAction(eventID uuid.UUID, occurredAt time.Time, action, sellerID string) []byte {
+	return fmt.Appendf(nil, `{"event_id":%q,"occurred_at":%q,"source":"seller-dashboard","action":%q,"seller_id":%q,"stock":3}`,
+		eventID, occurredAt.Format(time.RFC3339Nano), action, sellerID)
+}
+
 // Message returns the event as a message received at receivedAt.
 func (u UserAction) Message(receivedAt time.Time) Message {
 	return Message{ID: uuid.NewString(), Body: u.Body(), ReceivedAt: receivedAt}
 }
 
 // Parquet returns the parquet file Ore writes for the messages, decoded
-// with the latest version of the log type.
-func (s *Stack) Parquet(t testing.TB, logType string, msgs []Message) []byte {
+// with the latest version of the log type. Each mutate function may change
+// the decoded events before they are written, to make files Ore would not.
+func (s *Stack) Parquet(t testing.TB, logType string, msgs []Message, mutate ...func(ev *schema.Event)) []byte {
 	t.Helper()
 	lt, err := s.Registry.Latest(logType)
 	if err != nil {
@@ -160,6 +167,9 @@ func (s *Stack) Parquet(t testing.TB, logType string, msgs []Message) []byte {
 		if err != nil {
 			t.Fatalf("masoratest: fixture message %s: %v", m.ID, err)
 		}
+		for _, f := range mutate {
+			f(ev)
+		}
 		if err := w.Write(ev, parquetrow.Lineage{MessageID: m.ID, ReceivedAt: m.ReceivedAt, WriterVersion: "masoratest"}); err != nil {
 			t.Fatal(err)
 		}
@@ -173,14 +183,14 @@ func (s *Stack) Parquet(t testing.TB, logType string, msgs []Message) []byte {
 // WriteObject writes the messages as one parquet object in the hour folder
 // of the first message's receipt, named as Ore names it, and returns the
 // object's name.
-func (s *Stack) WriteObject(t testing.TB, logType string, msgs []Message) string {
+func (s *Stack) WriteObject(t testing.TB, logType string, msgs []Message, mutate ...func(ev *schema.Event)) string {
 	t.Helper()
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		ids[i] = m.ID
 	}
 	name := layout.DataPath(Prefix, logType, msgs[0].ReceivedAt, layout.Name(ids))
-	s.Put(t, name, s.Parquet(t, logType, msgs))
+	s.Put(t, name, s.Parquet(t, logType, msgs, mutate...))
 	return name
 }
 

@@ -37,7 +37,7 @@ func (l *Bucket) Inspect(ctx context.Context, o Object, want *parquetrow.Schema)
 		return fmt.Errorf("%s: %w: %d bytes is too small for a parquet file", uri, fault.ErrBadObject, o.Size)
 	}
 	obj := l.client.Bucket(l.bucket).Object(o.Name).Generation(o.Generation)
-	r := &readerAt{ctx: ctx, obj: obj}
+	r := &readerAt{ctx: ctx, obj: obj, size: o.Size}
 	f, err := parquet.OpenFile(r, o.Size,
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true),
 		parquet.OptimisticRead(true), parquet.ReadBufferSize(footerReadSize))
@@ -92,12 +92,17 @@ func compare(file, want *parquet.Schema) []string {
 // error other than a missing object or a short read, so that Inspect can
 // tell a failing bucket from a bad file.
 type readerAt struct {
-	ctx context.Context
-	obj *storage.ObjectHandle
-	err error
+	ctx  context.Context
+	obj  *storage.ObjectHandle
+	size int64
+	err  error
 }
 
 func (r *readerAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > r.size {
+		// A corrupt footer points outside the file.
+		return 0, fmt.Errorf("read of %d bytes at offset %d is outside the object's %d bytes", len(p), off, r.size)
+	}
 	rr, err := r.obj.NewRangeReader(r.ctx, off, int64(len(p)))
 	if err != nil {
 		if r.err == nil && !errors.Is(err, storage.ErrObjectNotExist) {

@@ -141,6 +141,7 @@ func TestInspect(t *testing.T) {
 		{name: "older version without an optional column", content: emptyFile(t, versions[0])},
 		{name: "not parquet", content: []byte("this is not a parquet file at all"), wantErr: fault.ErrBadObject},
 		{name: "too small", content: []byte("PAR1"), wantErr: fault.ErrBadObject},
+		{name: "footer length out of range", content: []byte("PAR1 but not really a parquet file PAR1"), wantErr: fault.ErrBadObject},
 		{name: "truncated", content: good[:len(good)/2], wantErr: fault.ErrBadObject},
 		{name: "other log type", content: emptyFile(t, seller), wantErr: fault.ErrBadObject},
 		{name: "required column missing", content: emptyFile(t, variant(without("channel"))), wantErr: fault.ErrBadObject},
