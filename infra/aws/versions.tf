@@ -2,13 +2,15 @@ terraform {
   required_version = ">= 1.6"
 
   required_providers {
+    # The configuration was checked against the schemas of aws 6.25 and archive 2.7 (see
+    # ../README.md).
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.70, < 7.0"
+      version = "~> 6.25"
     }
     archive = {
       source  = "hashicorp/archive"
-      version = ">= 2.4, < 3.0"
+      version = "~> 2.7"
     }
   }
 

@@ -18,16 +18,17 @@ resource "google_bigquery_table" "logs" {
   description = "Log type ${each.key} (latest schema version), read from gs://${google_storage_bucket.logs.name}/${var.gcs_prefix}/${each.key}/. Partition columns dt and hour are the UTC hour Ore received the events; filter on them."
   labels      = var.labels
 
-  # An external table holds no data (the files stay in the bucket): recreating it on a schema
-  # change is harmless, so do not block it.
+  # An external table holds no data (the files stay in the bucket): do not block recreating it.
   deletion_protection = false
-
-  schema = file("${path.module}/schemas/${each.key}.json")
 
   external_data_configuration {
     source_format = "PARQUET"
     autodetect    = false
     source_uris   = ["gs://${google_storage_bucket.logs.name}/${var.gcs_prefix}/${each.key}/*.parquet"]
+
+    # The provider's place for an external table's schema (not the top-level `schema`). A
+    # change recreates the table, which is harmless: it holds no data.
+    schema = file("${path.module}/schemas/${each.key}.json")
 
     hive_partitioning_options {
       mode                     = "CUSTOM"

@@ -2,9 +2,10 @@ terraform {
   required_version = ">= 1.6"
 
   required_providers {
+    # The configuration was checked against the schema of google 6.50 (see ../README.md).
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.14, < 8.0"
+      version = "~> 6.50"
     }
   }
 
