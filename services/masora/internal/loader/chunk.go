@@ -47,8 +47,11 @@ type Stats struct {
 	// Staged is true when the chunk took the slow path through a staging
 	// table because some of its rows were loaded before.
 	Staged bool
-	// Hours is the number of summary hours recomputed.
+	// Hours is the number of summary hours the rows touch.
 	Hours int
+	// HoursRecomputed is the number of those hours recomputed from the row
+	// table; the others were new and summarised from the chunk's rows.
+	HoursRecomputed int
 }
 
 // LoadChunk loads a chunk in one transaction: it records the chunk's objects
@@ -81,18 +84,13 @@ func (l *Loader) LoadChunk(ctx context.Context, c Chunk) (Stats, error) {
 	if err := insertManifest(ctx, tx, c.LogType, c.RunID, c.Objects); err != nil {
 		return Stats{}, err
 	}
-	st, hours, err := copyRows(ctx, tx, t, c.Open)
+	st, hours, agg, err := copyRows(ctx, tx, t, c.Open, l.opts.SummaryLimit)
 	if err != nil {
 		return Stats{}, err
 	}
 	st.Hours = len(hours)
-	if len(hours) > 0 {
-		b := &pgx.Batch{}
-		b.Queue(t.deleteSummary, hours)
-		b.Queue(t.insertSummary, hours)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return Stats{}, classify(fmt.Sprintf("recompute %d hours of %s", len(hours), t.lt.Summary.Table), err)
-		}
+	if st.HoursRecomputed, err = updateSummary(ctx, tx, t, hours, agg); err != nil {
+		return Stats{}, err
 	}
 	tag, err := tx.Exec(ctx, `
 		UPDATE masora_runs
@@ -119,54 +117,54 @@ func (l *Loader) LoadChunk(ctx context.Context, c Chunk) (Stats, error) {
 
 // copyRows copies the result into the table: straight in when no row is
 // already there, else through the staging table. It returns the summary
-// hours the rows touch.
-func copyRows(ctx context.Context, tx pgx.Tx, t *table, open func(context.Context) (Rows, error)) (Stats, []time.Time, error) {
+// hours the rows touch and, after a direct copy, their in-memory summary.
+func copyRows(ctx context.Context, tx pgx.Tx, t *table, open func(context.Context) (Rows, error), summaryLimit int) (Stats, []time.Time, *aggregator, error) {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
-		return Stats{}, nil, classify("create savepoint", err)
+		return Stats{}, nil, nil, classify("create savepoint", err)
 	}
-	src, err := openSource(ctx, t, open)
+	src, err := openSource(ctx, t, open, newAggregator(t, summaryLimit))
 	if err != nil {
-		return Stats{}, nil, err
+		return Stats{}, nil, nil, err
 	}
 	n, err := sp.CopyFrom(ctx, t.name, t.columns, src)
 	switch {
 	case err == nil:
 		if err := sp.Commit(ctx); err != nil {
-			return Stats{}, nil, classify("release savepoint", err)
+			return Stats{}, nil, nil, classify("release savepoint", err)
 		}
-		return Stats{Rows: n}, src.touched(), nil
+		return Stats{Rows: n}, src.touched(), src.agg, nil
 	case src.err != nil:
-		return Stats{}, nil, src.err
+		return Stats{}, nil, nil, src.err
 	case !isUniqueViolation(err):
-		return Stats{}, nil, classify(fmt.Sprintf("copy rows into %s", t.lt.Table), err)
+		return Stats{}, nil, nil, classify(fmt.Sprintf("copy rows into %s", t.lt.Table), err)
 	}
 
 	// Some rows were loaded before: undo the copy and go through staging.
 	if err := sp.Rollback(ctx); err != nil {
-		return Stats{}, nil, classify("roll back to savepoint", err)
+		return Stats{}, nil, nil, classify("roll back to savepoint", err)
 	}
 	if _, err := tx.Exec(ctx, t.createStage); err != nil {
-		return Stats{}, nil, classify("create staging table", err)
+		return Stats{}, nil, nil, classify("create staging table", err)
 	}
-	if src, err = openSource(ctx, t, open); err != nil {
-		return Stats{}, nil, err
+	if src, err = openSource(ctx, t, open, nil); err != nil {
+		return Stats{}, nil, nil, err
 	}
 	staged, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stageTable}, t.columns, src)
 	if src.err != nil {
-		return Stats{}, nil, src.err
+		return Stats{}, nil, nil, src.err
 	}
 	if err != nil {
-		return Stats{}, nil, classify("copy rows into the staging table", err)
+		return Stats{}, nil, nil, classify("copy rows into the staging table", err)
 	}
 	tag, err := tx.Exec(ctx, t.insertFromStage)
 	if err != nil {
-		return Stats{}, nil, classify(fmt.Sprintf("insert staged rows into %s", t.lt.Table), err)
+		return Stats{}, nil, nil, classify(fmt.Sprintf("insert staged rows into %s", t.lt.Table), err)
 	}
-	return Stats{Rows: tag.RowsAffected(), Duplicates: staged - tag.RowsAffected(), Staged: true}, src.touched(), nil
+	return Stats{Rows: tag.RowsAffected(), Duplicates: staged - tag.RowsAffected(), Staged: true}, src.touched(), nil, nil
 }
 
-func openSource(ctx context.Context, t *table, open func(context.Context) (Rows, error)) (*copySource, error) {
+func openSource(ctx context.Context, t *table, open func(context.Context) (Rows, error), agg *aggregator) (*copySource, error) {
 	rows, err := open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read transform result: %w", err)
@@ -177,11 +175,13 @@ func openSource(ctx context.Context, t *table, open func(context.Context) (Rows,
 		out:   make([]any, len(t.columns)),
 		hours: make(map[int64]bool),
 		last:  -1,
+		agg:   agg,
 	}, nil
 }
 
 // copySource feeds transform-result rows to pgx CopyFrom, converting each
-// value and noting the hour of each row's occurred_at. It holds one row.
+// value, noting the hour of each row's occurred_at and adding the row to
+// the in-memory summary. It holds one row.
 type copySource struct {
 	t     *table
 	rows  Rows
@@ -189,6 +189,7 @@ type copySource struct {
 	out   []any
 	hours map[int64]bool // Unix hours
 	last  int64
+	agg   *aggregator // nil on the staged path
 	n     int64
 	err   error
 }
@@ -216,9 +217,11 @@ func (s *copySource) Next() bool {
 		}
 		s.out[i] = v
 	}
-	if h := s.in[s.t.occurred].(time.Time).Truncate(time.Hour).Unix() / 3600; h != s.last {
+	h := s.in[s.t.occurred].(time.Time).Truncate(time.Hour).Unix() / 3600
+	if h != s.last {
 		s.hours[h], s.last = true, h
 	}
+	s.agg.add(s.in, h)
 	return true
 }
 

@@ -35,10 +35,19 @@ type Options struct {
 	// commit; an error aborts the chunk. It exists for crash-safety tests
 	// and is nil in production.
 	BeforeCommit func(ctx context.Context) error
+	// SummaryLimit bounds the memory of the in-memory hourly summary of a
+	// chunk: the most distinct (hour, dimensions, distinct value)
+	// combinations it holds, about 150 bytes each, before the chunk's
+	// summary is recomputed in SQL instead. 0 means DefaultSummaryLimit; a
+	// negative value always recomputes in SQL.
+	SummaryLimit int
 }
 
 // New returns a Loader for the latest version of every log type in reg.
 func New(pool *pgxpool.Pool, reg *schema.Registry, opts Options) (*Loader, error) {
+	if opts.SummaryLimit == 0 {
+		opts.SummaryLimit = DefaultSummaryLimit
+	}
 	l := &Loader{pool: pool, tables: make(map[string]*table), opts: opts}
 	for _, name := range reg.Names() {
 		lt, err := reg.Latest(name)

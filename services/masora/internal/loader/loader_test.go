@@ -83,7 +83,7 @@ func TestLoadChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(loader.Stats{Rows: 3000, Hours: 1}, st); diff != "" {
+	if diff := cmp.Diff(loader.Stats{Rows: 3000, Hours: 1, HoursRecomputed: 0}, st); diff != "" {
 		t.Errorf("first chunk stats mismatch (-want +got):\n%s", diff)
 	}
 
@@ -93,19 +93,29 @@ func TestLoadChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(loader.Stats{Rows: 3000, Duplicates: 1000, Staged: true, Hours: 2}, st); diff != "" {
+	if diff := cmp.Diff(loader.Stats{Rows: 3000, Duplicates: 1000, Staged: true, Hours: 2, HoursRecomputed: 2}, st); diff != "" {
 		t.Errorf("second chunk stats mismatch (-want +got):\n%s", diff)
 	}
+
+	// Rows 6,000 to 8,999: new rows in hour 11, which has rows, and 12, which has none.
+	third := newUserActions(1, 6000, 3000, time.Second)
+	st, err = l.LoadChunk(t.Context(), loader.Chunk{RunID: runID, LogType: "user_action", Objects: objects(1), Open: third.open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(loader.Stats{Rows: 3000, Hours: 2, HoursRecomputed: 1}, st); diff != "" {
+		t.Errorf("third chunk stats mismatch (-want +got):\n%s", diff)
+	}
 	got := snapshot(t, p, l, runID)
-	want := state{Rows: 6000, Manifest: 5, SummaryRows: got.SummaryRows, Run: loader.Run{
-		ObjectsLoaded: 5, ChunksLoaded: 2, RowsLoaded: 6000, DuplicatesSkipped: 1000,
+	want := state{Rows: 9000, Manifest: 6, SummaryRows: got.SummaryRows, Run: loader.Run{
+		ObjectsLoaded: 6, ChunksLoaded: 3, RowsLoaded: 9000, DuplicatesSkipped: 1000,
 	}}
 	if diff := cmp.Diff(want, got, runCounters); diff != "" {
 		t.Errorf("state mismatch (-want +got):\n%s", diff)
 	}
-	// 8 actions x 3 channels cycle with period 24 over 2 hours.
-	if got.SummaryRows != 48 {
-		t.Errorf("summary rows = %d, want 48 (24 action/channel pairs in each of 2 hours)", got.SummaryRows)
+	// 8 actions x 3 channels cycle with period 24 over 3 hours.
+	if got.SummaryRows != 72 {
+		t.Errorf("summary rows = %d, want 72 (24 action/channel pairs in each of 3 hours)", got.SummaryRows)
 	}
 
 	// Every value arrives as generated, including nulls and JSON.
@@ -142,6 +152,29 @@ func TestLoadChunk(t *testing.T) {
 	gotRow := row{occurred, received, source, action, user, writer, msgID, session, currency, appVersion, extras, quantity, amount, attributes}
 	if diff := cmp.Diff(wantRow, gotRow, cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Errorf("row mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestSummaryLimit checks the summary is right when the in-memory summary
+// outgrows its limit or is off, and the chunk is recomputed in SQL.
+func TestSummaryLimit(t *testing.T) {
+	for _, limit := range []int{50, -1} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			p := masoratest.NewPostgres(t)
+			l := newLoader(t, p, loader.Options{SummaryLimit: limit})
+			runID := startRun(t, l)
+			st, err := l.LoadChunk(t.Context(), loader.Chunk{RunID: runID, LogType: "user_action", Objects: objects(1),
+				Open: newUserActions(5, 0, 5000, time.Second).open})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(loader.Stats{Rows: 5000, Hours: 2, HoursRecomputed: 2}, st); diff != "" {
+				t.Errorf("stats mismatch (-want +got):\n%s", diff)
+			}
+			if n := p.SummaryMismatches(t, "user_action"); n != 0 {
+				t.Errorf("summary differs from a recomputation in %d rows", n)
+			}
+		})
 	}
 }
 

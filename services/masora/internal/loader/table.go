@@ -25,17 +25,23 @@ type table struct {
 	name     pgx.Identifier
 	columns  []string
 	convert  []converter
-	occurred int // index of occurred_at among the columns
+	occurred int   // index of occurred_at among the columns
+	dims     []int // indexes of the summary's dimensions
+	distinct int   // index of the summary's distinct column
 
 	createStage     string
 	insertFromStage string
 	deleteSummary   string
 	insertSummary   string
+	existingHours   string
+	insertAgg       string
 }
 
 func newTable(lt *schema.LogType) (*table, error) {
-	t := &table{lt: lt, name: pgx.Identifier{lt.Table}, occurred: -1}
+	t := &table{lt: lt, name: pgx.Identifier{lt.Table}, occurred: -1, distinct: -1}
+	index := map[string]int{}
 	for i, c := range lt.Columns() {
+		index[c.Name] = i
 		conv, err := newConverter(c)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", lt, err)
@@ -49,6 +55,11 @@ func newTable(lt *schema.LogType) (*table, error) {
 	if t.occurred < 0 {
 		return nil, fmt.Errorf("%s has no %s column", lt, schema.FieldOccurredAt)
 	}
+	// The definition guarantees these are required string fields.
+	for _, d := range lt.Summary.Dimensions {
+		t.dims = append(t.dims, index[d])
+	}
+	t.distinct = index[lt.Summary.Distinct]
 	cols := quoteAll(t.columns)
 	tbl := t.name.Sanitize()
 	t.createStage = fmt.Sprintf(`CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP`,
@@ -76,6 +87,14 @@ func newTable(lt *schema.LogType) (*table, error) {
 		sum, dims, quote(s.DistinctColumn),
 		prefixAll("g.", s.Dimensions), prefixAll("r.", s.Dimensions), quote(s.Distinct),
 		tbl, quote(schema.FieldOccurredAt))
+	t.existingHours = fmt.Sprintf(`SELECT DISTINCT "hour" FROM %s WHERE "hour" = ANY($1::timestamptz[])`, sum)
+	arrays := []string{"$1::timestamptz[]"}
+	for i := range s.Dimensions {
+		arrays = append(arrays, fmt.Sprintf("$%d::text[]", i+2))
+	}
+	arrays = append(arrays, fmt.Sprintf("$%d::bigint[]", len(s.Dimensions)+2), fmt.Sprintf("$%d::bigint[]", len(s.Dimensions)+3))
+	t.insertAgg = fmt.Sprintf(`INSERT INTO %s ("hour", %s, "events", %s) SELECT * FROM unnest(%s)`,
+		sum, dims, quote(s.DistinctColumn), strings.Join(arrays, ", "))
 	return t, nil
 }
 
