@@ -72,7 +72,7 @@ func openLoader(ctx context.Context, cfg *config.Config) (*loader.Loader, func()
 // build wires every part of the service from the configuration.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, err error) {
 	if err := cfg.CheckPipeline(); err != nil {
-		return nil, err
+		return nil, usageError{err}
 	}
 	a = &app{cfg: cfg, log: log, metrics: metrics.New()}
 	defer func() {

@@ -198,6 +198,9 @@ func Main(ctx context.Context, args []string, e Env) int {
 	if err := action(ctx, e, cfg, log); err != nil {
 		log.Error("masora "+cmd.name+" failed", "error", err)
 		fmt.Fprintf(e.Stderr, "masora %s: %v\n", cmd.name, err)
+		if errors.As(err, new(usageError)) {
+			return exitUsage
+		}
 		switch server.Status(err) {
 		case http.StatusBadRequest:
 			return exitUsage
@@ -234,13 +237,19 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	}))
 }
 
+// usageError marks a mistake in the command line or configuration: the
+// command exits with exitUsage.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
 func parseFlagTime(name, v string) (time.Time, error) {
 	if v == "" {
-		return time.Time{}, fmt.Errorf("%s is required (RFC 3339, e.g. 2024-05-01T00:00:00Z)", name)
+		return time.Time{}, usageError{fmt.Errorf("%s is required (RFC 3339, e.g. 2024-05-01T00:00:00Z)", name)}
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q is not RFC 3339 (e.g. 2024-05-01T00:00:00Z)", name, v)
+		return time.Time{}, usageError{fmt.Errorf("%s %q is not RFC 3339 (e.g. 2024-05-01T00:00:00Z)", name, v)}
 	}
 	return t, nil
 }
@@ -262,7 +271,7 @@ func runOnce(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, r
 
 func serve(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
 	if err := cfg.CheckServe(); err != nil {
-		return err
+		return usageError{err}
 	}
 	a, err := build(ctx, cfg, log)
 	if err != nil {
