@@ -10,7 +10,7 @@ MODULES := libs schemas services/ore services/masora tools
 GO    ?= go
 STACK := $(GO) run ./tools/cmd/stack
 
-.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench lint demo
+.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench lint lint-infra demo lambda-zip bqschema images
 
 help: ## list the targets (default)
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -69,7 +69,7 @@ bench: deps ## run every module's benchmarks with the stack up
 		(cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || status=1; \
 	done)
 
-lint: ## go vet every module and check gofmt
+lint: lint-infra ## go vet every module, check gofmt, and lint-infra
 	@status=0; \
 	for m in $(MODULES); do \
 		echo "==> $$m: go vet ./..."; \
@@ -78,6 +78,40 @@ lint: ## go vet every module and check gofmt
 	unformatted=$$(gofmt -l $(MODULES)); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; status=1; fi; \
 	exit $$status
+
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+DIST      ?= dist
+LAMBDA_ARCHES := arm64 amd64
+TERRAFORM ?= terraform
+TF_STACKS := infra/aws infra/gcp
+
+lambda-zip: ## build Ore's Lambda zips (bootstrap, provided.al2023): $(DIST)/ore-lambda-{arm64,amd64}.zip
+	@set -e; for arch in $(LAMBDA_ARCHES); do \
+		dir=$(DIST)/lambda-$$arch; rm -rf $$dir; mkdir -p $$dir; \
+		(cd services/ore && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -buildvcs=false \
+			-tags lambda.norpc -ldflags "-s -w -X main.version=$(VERSION)" -o $(abspath $(DIST))/lambda-$$arch/bootstrap ./cmd/ore); \
+		rm -f $(DIST)/ore-lambda-$$arch.zip; \
+		(cd $$dir && zip -q -X ../ore-lambda-$$arch.zip bootstrap); \
+		echo "$(DIST)/ore-lambda-$$arch.zip ($$(du -h $(DIST)/ore-lambda-$$arch.zip | cut -f1), version $(VERSION))"; \
+	done
+
+lint-infra: ## terraform fmt -check and a configuration load of each stack (no providers needed)
+	@status=0; \
+	if ! command -v $(TERRAFORM) >/dev/null; then echo "lint-infra: $(TERRAFORM) not found; install Terraform >= 1.6"; exit 1; fi; \
+	echo "==> terraform fmt -check -recursive infra"; \
+	TF_CLI_CONFIG_FILE=/dev/null $(TERRAFORM) fmt -check -recursive infra || { echo "run: terraform fmt -recursive infra"; status=1; }; \
+	for s in $(TF_STACKS); do \
+		echo "==> $$s: terraform providers (loads and checks the configuration)"; \
+		TF_CLI_CONFIG_FILE=/dev/null $(TERRAFORM) -chdir=$$s providers >/dev/null || status=1; \
+	done; \
+	exit $$status
+
+bqschema: ## regenerate infra/gcp/schemas/<log_type>.json from schemas/logtypes
+	$(GO) run ./tools/cmd/bqschema-gen
+
+images: ## build the Ore (poll mode) and Masora container images (needs Docker; not available on our machines)
+	docker build -f services/ore/Dockerfile --build-arg VERSION=$(VERSION) -t ore-masora/ore:$(VERSION) .
+	docker build -f services/masora/Dockerfile -t ore-masora/masora:$(VERSION) .
 
 # EVENTS sizes the demo; KEEP=1 leaves the stack up afterwards (it is only stopped if the demo
 # started it).

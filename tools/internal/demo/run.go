@@ -24,10 +24,12 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/producer"
@@ -206,7 +208,11 @@ func tail(s string) string {
 }
 
 func sqsClient(ctx context.Context, t Target) (*sqs.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(t["AWS_REGION"]))
+	opts := []func(*config.LoadOptions) error{config.WithRegion(t["AWS_REGION"])}
+	if id := t["AWS_ACCESS_KEY_ID"]; id != "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, t["AWS_SECRET_ACCESS_KEY"], "")))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
@@ -255,8 +261,8 @@ func publish(ctx context.Context, client *sqs.Client, queueURL string, p *Plan) 
 // drain runs Ore in poll mode until the queue has no visible and no
 // in-flight messages twice in a row, then stops it with SIGTERM.
 func drain(ctx context.Context, bin string, client *sqs.Client, opts Options, say func(string, ...any)) error {
-	cmd := exec.CommandContext(ctx, bin, "poll")
-	cmd.Env = environ(opts.Target, "ORE_POLL_BATCH_WINDOW=1s", "ORE_POLL_WAIT_TIME=1s")
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = environ(opts.Target, "ORE_MODE=poll", "ORE_POLL_BATCH_WINDOW=1s", "ORE_POLL_WAIT_TIME=1s")
 	cmd.Stdout, cmd.Stderr = opts.Logs, opts.Logs
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start ore: %w", err)
@@ -373,20 +379,15 @@ func withMasora(ctx context.Context, bin string, opts Options, fn func(call func
 	return fn(call)
 }
 
-// decodeRun reads the per-log-type outcomes from a /run answer: either a list
-// or an object with a "results" list.
+// decodeRun reads the per-log-type outcomes from a /run answer.
 func decodeRun(body []byte) ([]RunOutcome, error) {
-	var list []RunOutcome
-	if err := json.Unmarshal(body, &list); err == nil {
-		return list, nil
+	var answer struct {
+		Runs []RunOutcome `json:"runs"`
 	}
-	var wrapped struct {
-		Results []RunOutcome `json:"results"`
-	}
-	if err := json.Unmarshal(body, &wrapped); err != nil || wrapped.Results == nil {
+	if err := json.Unmarshal(body, &answer); err != nil || answer.Runs == nil {
 		return nil, fmt.Errorf("unexpected /run answer: %s", body)
 	}
-	return wrapped.Results, nil
+	return answer.Runs, nil
 }
 
 func waitHealthy(ctx context.Context, url string, exited <-chan error) error {
@@ -558,7 +559,11 @@ type Quarantined struct {
 // ReadQuarantine reads every quarantined message under the target's bucket
 // and prefix.
 func ReadQuarantine(ctx context.Context, t Target) ([]Quarantined, error) {
-	client, err := storage.NewClient(ctx)
+	var opts []option.ClientOption
+	if host := t["STORAGE_EMULATOR_HOST"]; host != "" {
+		opts = append(opts, option.WithEndpoint(host+"/storage/v1/"), option.WithoutAuthentication(), storage.WithJSONReads())
+	}
+	client, err := storage.NewClient(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
 	}
