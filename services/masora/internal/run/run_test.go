@@ -337,7 +337,7 @@ func TestRunBadObjects(t *testing.T) {
 }
 
 func TestRunRefusals(t *testing.T) {
-	s := masoratest.New(t)
+	s := masoratest.New(t, masoratest.NoDataset)
 	r, l := newRunner(t, s, loader.Options{}, 10)
 	ctx := t.Context()
 	lock, err := l.Lock(ctx, []string{"seller_action"}, 0)

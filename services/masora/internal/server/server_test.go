@@ -82,9 +82,9 @@ type harness struct {
 
 // newHarness serves Masora over the test's stack. pool, when set, replaces
 // the stack's Postgres pool (to make Postgres unreachable).
-func newHarness(t *testing.T, lopts loader.Options, pool *pgxpool.Pool) *harness {
+func newHarness(t *testing.T, lopts loader.Options, pool *pgxpool.Pool, opts ...masoratest.Option) *harness {
 	t.Helper()
-	s := masoratest.New(t)
+	s := masoratest.New(t, opts...)
 	if pool == nil {
 		pool = s.Pool
 	}
@@ -320,7 +320,7 @@ func TestPostgresDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(down.Close)
-	h := newHarness(t, loader.Options{}, down)
+	h := newHarness(t, loader.Options{}, down, masoratest.NoDataset)
 	r := h.do(t, http.MethodPost, "/run", token, "")
 	if r.Code != http.StatusServiceUnavailable || !strings.Contains(r.Body["error"].(string), "127.0.0.1") {
 		t.Errorf("POST /run with Postgres down = %d %v, want 503 naming the server", r.Code, r.Body)

@@ -19,7 +19,7 @@ import (
 )
 
 func TestList(t *testing.T) {
-	s := masoratest.New(t)
+	s := masoratest.New(t, masoratest.NoDataset)
 	b := source.New(s.Storage, s.Bucket, masoratest.Prefix)
 	h := time.Date(2024, 5, 1, 22, 0, 0, 0, time.UTC)
 	msg := func(at time.Time) []masoratest.Message {
@@ -83,7 +83,7 @@ func emptyFile(t *testing.T, lt *schema.LogType) []byte {
 }
 
 func TestInspect(t *testing.T) {
-	s := masoratest.New(t)
+	s := masoratest.New(t, masoratest.NoDataset)
 	b := source.New(s.Storage, s.Bucket, masoratest.Prefix)
 	reg := s.Registry
 	latest, err := reg.Latest("user_action")
