@@ -109,6 +109,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	}
 	a.wh, err = warehouse.New(bq, reg, transforms, warehouse.Options{
 		Dataset: cfg.BigQueryDataset, Location: cfg.BigQueryLocation, CallTimeout: cfg.BigQueryTimeout,
+		KeepTables: cfg.BigQueryKeepTables,
 	})
 	if err != nil {
 		return nil, err

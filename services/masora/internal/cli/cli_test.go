@@ -91,7 +91,9 @@ func stackEnv(t *testing.T, s *masoratest.Stack) map[string]string {
 		"GCS_BUCKET":        s.Bucket,
 		"GCS_PREFIX":        masoratest.Prefix,
 		"MASORA_AUTH_TOKEN": "cli-test-token-0123456789",
-		"LOG_LEVEL":         "warn",
+		// Spare the emulator table deletions (see masoratest.NoDataset).
+		"MASORA_BIGQUERY_KEEP_TABLES": "true",
+		"LOG_LEVEL":                   "warn",
 	}
 }
 

@@ -64,6 +64,11 @@ type Config struct {
 	// external table, running a query to completion
 	// ($MASORA_BIGQUERY_TIMEOUT, 2m).
 	BigQueryTimeout time.Duration
+	// BigQueryKeepTables leaves each chunk's external table to expire after
+	// 24 hours instead of deleting it once its query is done
+	// ($MASORA_BIGQUERY_KEEP_TABLES, false). For debugging, and for the
+	// bigquery-emulator, whose memory grows with every table deletion.
+	BigQueryKeepTables bool
 	// ChunkTimeout bounds streaming one chunk's result into Postgres
 	// ($MASORA_CHUNK_TIMEOUT, 30m).
 	ChunkTimeout time.Duration
@@ -117,27 +122,28 @@ type Config struct {
 func Load(getenv func(string) string) (*Config, error) {
 	p := parser{getenv: getenv}
 	c := &Config{
-		Port:             p.int("PORT", DefaultPort, 1, 65535),
-		LogLevel:         p.level("LOG_LEVEL"),
-		DatabaseURL:      getenv("DATABASE_URL"),
-		DBMaxConns:       int32(p.int("MASORA_DB_MAX_CONNS", DefaultDBMaxConns, 2, 1000)),
-		BigQueryProject:  getenv("BIGQUERY_PROJECT"),
-		BigQueryDataset:  getenv("BIGQUERY_DATASET"),
-		BigQueryLocation: getenv("BIGQUERY_LOCATION"),
-		BigQueryEndpoint: getenv("BIGQUERY_ENDPOINT"),
-		BigQueryTimeout:  p.duration("MASORA_BIGQUERY_TIMEOUT", DefaultBigQueryTimeout, time.Second),
-		ChunkTimeout:     p.duration("MASORA_CHUNK_TIMEOUT", DefaultChunkTimeout, time.Second),
-		GCSBucket:        getenv("GCS_BUCKET"),
-		GCSPrefix:        p.str("GCS_PREFIX", DefaultGCSPrefix),
-		Lookback:         p.duration("MASORA_LOOKBACK", DefaultLookback, time.Hour),
-		ChunkFiles:       p.int("MASORA_CHUNK_FILES", DefaultChunkFiles, 1, 10000),
-		LockWait:         p.duration("MASORA_LOCK_WAIT", 0, 0),
-		ShutdownTimeout:  p.duration("MASORA_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 0),
-		AuthToken:        getenv("MASORA_AUTH_TOKEN"),
-		OIDCAudience:     getenv("MASORA_OIDC_AUDIENCE"),
-		OIDCIssuer:       p.str("MASORA_OIDC_ISSUER", DefaultOIDCIssuer),
-		OIDCJWKSURL:      p.str("MASORA_OIDC_JWKS_URL", DefaultOIDCJWKSURL),
-		InsecureLocal:    p.bool("MASORA_INSECURE_LOCAL", false),
+		Port:               p.int("PORT", DefaultPort, 1, 65535),
+		LogLevel:           p.level("LOG_LEVEL"),
+		DatabaseURL:        getenv("DATABASE_URL"),
+		DBMaxConns:         int32(p.int("MASORA_DB_MAX_CONNS", DefaultDBMaxConns, 2, 1000)),
+		BigQueryProject:    getenv("BIGQUERY_PROJECT"),
+		BigQueryDataset:    getenv("BIGQUERY_DATASET"),
+		BigQueryLocation:   getenv("BIGQUERY_LOCATION"),
+		BigQueryEndpoint:   getenv("BIGQUERY_ENDPOINT"),
+		BigQueryTimeout:    p.duration("MASORA_BIGQUERY_TIMEOUT", DefaultBigQueryTimeout, time.Second),
+		ChunkTimeout:       p.duration("MASORA_CHUNK_TIMEOUT", DefaultChunkTimeout, time.Second),
+		BigQueryKeepTables: p.bool("MASORA_BIGQUERY_KEEP_TABLES", false),
+		GCSBucket:          getenv("GCS_BUCKET"),
+		GCSPrefix:          p.str("GCS_PREFIX", DefaultGCSPrefix),
+		Lookback:           p.duration("MASORA_LOOKBACK", DefaultLookback, time.Hour),
+		ChunkFiles:         p.int("MASORA_CHUNK_FILES", DefaultChunkFiles, 1, 10000),
+		LockWait:           p.duration("MASORA_LOCK_WAIT", 0, 0),
+		ShutdownTimeout:    p.duration("MASORA_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 0),
+		AuthToken:          getenv("MASORA_AUTH_TOKEN"),
+		OIDCAudience:       getenv("MASORA_OIDC_AUDIENCE"),
+		OIDCIssuer:         p.str("MASORA_OIDC_ISSUER", DefaultOIDCIssuer),
+		OIDCJWKSURL:        p.str("MASORA_OIDC_JWKS_URL", DefaultOIDCJWKSURL),
+		InsecureLocal:      p.bool("MASORA_INSECURE_LOCAL", false),
 	}
 	c.BigQueryStorageRead = p.bool("MASORA_BIGQUERY_STORAGE_READ", c.BigQueryEndpoint == "")
 	for _, e := range strings.Split(getenv("MASORA_OIDC_ALLOWED_EMAILS"), ",") {
@@ -227,6 +233,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("bigquery_endpoint", c.BigQueryEndpoint),
 		slog.Bool("bigquery_storage_read", c.BigQueryStorageRead),
 		slog.Duration("bigquery_timeout", c.BigQueryTimeout),
+		slog.Bool("bigquery_keep_tables", c.BigQueryKeepTables),
 		slog.Duration("chunk_timeout", c.ChunkTimeout),
 		slog.String("gcs_bucket", c.GCSBucket),
 		slog.String("gcs_prefix", c.GCSPrefix),

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"testing"
@@ -25,6 +26,8 @@ import (
 	"github.com/ore-masora/pipeline/libs/reportdb"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/schemas"
+	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
 // Prefix is the layout prefix the fixtures use.
@@ -106,17 +109,30 @@ func New(t testing.TB, opts ...Option) *Stack {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// The dataset is left behind: every table deletion makes the emulator
+	// rebuild its whole SQL catalog, which is what grows its memory until
+	// it fails. Its name is unique; the emulator goes with the stack.
 	if err := bq.Dataset(s.Dataset).Create(cctx, &bigquery.DatasetMetadata{}); err != nil {
 		t.Fatalf("masoratest: create BigQuery dataset %s: %v", s.Dataset, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := bq.Dataset(s.Dataset).DeleteWithContents(ctx); err != nil {
-			t.Errorf("masoratest: delete BigQuery dataset %s: %v", s.Dataset, err)
-		}
-	})
 	return s
+}
+
+// Warehouse returns a warehouse over the test's dataset that leaves its
+// external tables to expire, sparing the emulator their deletion.
+func (s *Stack) Warehouse(t testing.TB) *warehouse.Warehouse {
+	t.Helper()
+	transforms, err := fs.Sub(schemas.LogTypes, "logtypes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.New(s.BigQuery, s.Registry, transforms, warehouse.Options{
+		Dataset: s.Dataset, CallTimeout: 30 * time.Second, KeepTables: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // Logger returns a logger writing to the test log.

@@ -3,7 +3,6 @@ package run_test
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"sort"
 	"testing"
 	"time"
@@ -13,14 +12,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 	"github.com/ore-masora/pipeline/services/masora/internal/source"
-	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
 // now is the fixed clock of these tests.
@@ -32,15 +29,7 @@ func newRunner(t *testing.T, s *masoratest.Stack, lopts loader.Options, chunkFil
 	if err != nil {
 		t.Fatal(err)
 	}
-	transforms, err := fs.Sub(schemas.LogTypes, "logtypes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wh, err := warehouse.New(s.BigQuery, s.Registry, transforms, warehouse.Options{Dataset: s.Dataset, CallTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := run.New(s.Registry, source.New(s.Storage, s.Bucket, masoratest.Prefix), wh, l, metrics.New(), masoratest.Logger(t), run.Options{
+	r := run.New(s.Registry, source.New(s.Storage, s.Bucket, masoratest.Prefix), s.Warehouse(t), l, metrics.New(), masoratest.Logger(t), run.Options{
 		Lookback: 48 * time.Hour, ChunkFiles: chunkFiles, ChunkTimeout: time.Minute, Now: func() time.Time { return now },
 	})
 	return r, l

@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
@@ -29,7 +27,6 @@ import (
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 	"github.com/ore-masora/pipeline/services/masora/internal/server"
 	"github.com/ore-masora/pipeline/services/masora/internal/source"
-	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
 const (
@@ -93,14 +90,7 @@ func newHarness(t *testing.T, lopts loader.Options, pool *pgxpool.Pool, opts ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	transforms, err := fs.Sub(schemas.LogTypes, "logtypes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wh, err := warehouse.New(s.BigQuery, reg, transforms, warehouse.Options{Dataset: s.Dataset, CallTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wh := s.Warehouse(t)
 	bucket := source.New(s.Storage, s.Bucket, masoratest.Prefix)
 	m := metrics.New()
 	log := masoratest.Logger(t)

@@ -38,6 +38,7 @@ type Warehouse struct {
 	dataset     string
 	location    string
 	callTimeout time.Duration
+	keepTables  bool
 	transforms  map[string]*transform // by log type name
 }
 
@@ -57,6 +58,9 @@ type Options struct {
 	// query to completion. The BigQuery client retries some failures until
 	// its context ends, so every call needs a deadline.
 	CallTimeout time.Duration
+	// KeepTables leaves each external table to expire (after 24 hours)
+	// instead of deleting it when its query is done.
+	KeepTables bool
 }
 
 var (
@@ -80,7 +84,7 @@ func New(client *bigquery.Client, reg *schema.Registry, transforms fs.FS, opts O
 	}
 	w := &Warehouse{
 		client: client, project: client.Project(), dataset: opts.Dataset, location: opts.Location,
-		callTimeout: opts.CallTimeout, transforms: make(map[string]*transform),
+		callTimeout: opts.CallTimeout, keepTables: opts.KeepTables, transforms: make(map[string]*transform),
 	}
 	for _, name := range reg.Names() {
 		lt, err := reg.Latest(name)
@@ -113,8 +117,9 @@ type Result struct {
 
 // Transform runs the log type's transform over the parquet objects at uris
 // and waits for it to finish. name makes the external table's name
-// (masora_<log type>_<name>_<random>); the table is deleted before Transform
-// returns, since the result no longer needs it. Errors caused by the
+// (masora_<log type>_<name>_<random>); unless KeepTables is set, the table
+// is deleted before Transform returns, since the result no longer needs
+// it. Errors caused by the
 // objects (corrupt, missing, wrong schema) wrap fault.ErrBadObject.
 func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []string) (_ *Result, err error) {
 	tr, ok := w.transforms[logType]
@@ -140,6 +145,9 @@ func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []
 		return nil, classify(fmt.Sprintf("create external table %s over %d objects (%s)", tableID, len(uris), describeURIs(uris)), err, true)
 	}
 	defer func() {
+		if w.keepTables {
+			return
+		}
 		// Own short context: the table must go even if ctx is done.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.callTimeout)
 		defer cancel()

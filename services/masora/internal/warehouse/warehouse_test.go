@@ -29,14 +29,6 @@ func transforms(t *testing.T) fs.FS {
 	return sub
 }
 
-func newWarehouse(t *testing.T, s *masoratest.Stack) *warehouse.Warehouse {
-	t.Helper()
-	w, err := warehouse.New(s.BigQuery, s.Registry, transforms(t), warehouse.Options{Dataset: s.Dataset, CallTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
 
 func readAll(t *testing.T, res *warehouse.Result) [][]bigquery.Value {
 	t.Helper()
@@ -60,10 +52,14 @@ func readAll(t *testing.T, res *warehouse.Result) [][]bigquery.Value {
 
 // TestTransform runs the user_action transform over two objects that share
 // a duplicated event and checks every value of the result and that the
-// external tables are gone afterwards.
+// external table is gone afterwards (the one test that deletes a table in
+// the emulator; the others keep theirs).
 func TestTransform(t *testing.T) {
 	s := masoratest.New(t)
-	w := newWarehouse(t, s)
+	w, err := warehouse.New(s.BigQuery, s.Registry, transforms(t), warehouse.Options{Dataset: s.Dataset, CallTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hour := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	a := masoratest.UserAction{EventID: uuid.New(), OccurredAt: hour.Add(90 * time.Second), Action: "added_to_cart", Channel: "app", UserID: "u1"}
 	b := masoratest.UserAction{EventID: uuid.New(), OccurredAt: hour.Add(-time.Hour), Action: "order_placed", Channel: "web", UserID: "u2"}
@@ -105,11 +101,27 @@ func TestTransform(t *testing.T) {
 	if tbl, err := it.Next(); err == nil {
 		t.Errorf("external table %s left behind in %s", tbl.TableID, s.Dataset)
 	}
+
+	// With KeepTables the table stays, to expire.
+	if _, err := s.Warehouse(t).Transform(t.Context(), "user_action", "keep", []string{"gs://" + s.Bucket + "/" + obj1}); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := s.BigQuery.Dataset(s.Dataset).Tables(t.Context()).Next()
+	if err != nil {
+		t.Fatalf("no table kept: %v", err)
+	}
+	meta, err := tbl.Metadata(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.ExternalDataConfig == nil || len(meta.ExternalDataConfig.SourceURIs) != 1 {
+		t.Errorf("kept table %s: external config %+v, want one source URI", tbl.TableID, meta.ExternalDataConfig)
+	}
 }
 
 func TestTransformMissingObject(t *testing.T) {
 	s := masoratest.New(t)
-	w := newWarehouse(t, s)
+	w := s.Warehouse(t)
 	_, err := w.Transform(t.Context(), "user_action", "t", []string{"gs://" + s.Bucket + "/logs/user_action/dt=2024-05-01/hour=10/00000000000000000000000000000000.parquet"})
 	if !errors.Is(err, fault.ErrBadObject) {
 		t.Fatalf("Transform over a missing object: %v, want an error wrapping %v", err, fault.ErrBadObject)
