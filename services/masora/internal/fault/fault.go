@@ -15,6 +15,8 @@ var (
 	// ErrForbidden marks a request with valid credentials of a caller that
 	// is not allowed.
 	ErrForbidden = errors.New("forbidden")
+	// ErrNotFound marks a request for something that does not exist.
+	ErrNotFound = errors.New("not found")
 	// ErrBusy marks work refused because another run holds the lock of the
 	// same log type. Retry later.
 	ErrBusy = errors.New("another run of this log type is in progress")

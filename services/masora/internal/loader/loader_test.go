@@ -404,8 +404,8 @@ func TestRuns(t *testing.T) {
 	if runs, err := l.Runs(ctx, "seller_action", 10); err != nil || len(runs) != 1 {
 		t.Errorf("Runs(seller_action) = %d runs, %v; want 1", len(runs), err)
 	}
-	if _, err := l.GetRun(ctx, 999999); !errors.Is(err, loader.ErrNoRun) {
-		t.Errorf("GetRun(unknown) = %v, want %v", err, loader.ErrNoRun)
+	if _, err := l.GetRun(ctx, 999999); !errors.Is(err, fault.ErrNotFound) {
+		t.Errorf("GetRun(unknown) = %v, want %v", err, fault.ErrNotFound)
 	}
 }
 

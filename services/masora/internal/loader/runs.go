@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 )
 
 // Run statuses, as stored in masora_runs.
@@ -91,9 +93,6 @@ func (l *Loader) FinishRun(ctx context.Context, id int64, failedObjects int, run
 	return nil
 }
 
-// ErrNoRun is returned (wrapped) by GetRun for an unknown run id.
-var ErrNoRun = errors.New("no such run")
-
 const runColumns = `run_id, log_type, trigger, window_from, window_to, status, started_at, finished_at,
 	objects_listed, objects_new, objects_loaded, objects_failed, chunks_loaded, rows_loaded,
 	duplicates_skipped, coalesce(error, '')`
@@ -121,7 +120,7 @@ func (l *Loader) Runs(ctx context.Context, logType string, limit int) ([]Run, er
 	return runs, nil
 }
 
-// GetRun returns one run.
+// GetRun returns one run, or an error wrapping fault.ErrNotFound.
 func (l *Loader) GetRun(ctx context.Context, id int64) (Run, error) {
 	rows, err := l.pool.Query(ctx, `SELECT `+runColumns+` FROM masora_runs WHERE run_id = $1`, id)
 	if err != nil {
@@ -129,7 +128,7 @@ func (l *Loader) GetRun(ctx context.Context, id int64) (Run, error) {
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Run{}, fmt.Errorf("run %d: %w", id, ErrNoRun)
+		return Run{}, fmt.Errorf("run %d: %w", id, fault.ErrNotFound)
 	}
 	if err != nil {
 		return Run{}, classify(fmt.Sprintf("read run %d", id), err)

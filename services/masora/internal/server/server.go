@@ -48,6 +48,7 @@ const maxBody = 64 << 10
 //	POST /run       run now over the lookback window (optional log_type)
 //	POST /backfill  run over a range of hour folders (from, to, optional log_type)
 //	GET  /runs      recent run history (optional log_type, limit)
+//	GET  /runs/{id} one run
 //	GET  /healthz   the process is up
 //	GET  /readyz    Postgres, BigQuery and Cloud Storage are reachable
 //	GET  /metrics   Prometheus metrics
@@ -59,6 +60,7 @@ func New(d Deps) http.Handler {
 	mux.Handle("POST /run", s.route("/run", s.authed(s.run)))
 	mux.Handle("POST /backfill", s.route("/backfill", s.authed(s.backfill)))
 	mux.Handle("GET /runs", s.route("/runs", s.authed(s.runs)))
+	mux.Handle("GET /runs/{id}", s.route("/runs/{id}", s.authed(s.getRun)))
 	mux.Handle("GET /healthz", s.route("/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		return nil
@@ -101,6 +103,8 @@ func Status(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, fault.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, fault.ErrNotFound):
+		return http.StatusNotFound
 	case errors.Is(err, fault.ErrBusy):
 		return http.StatusConflict
 	case errors.Is(err, fault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
@@ -227,6 +231,19 @@ func (s *server) runs(w http.ResponseWriter, r *http.Request) error {
 		runs = []loader.Run{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
+	return nil
+}
+
+func (s *server) getRun(w http.ResponseWriter, r *http.Request) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: run id %q is not a number", fault.ErrInvalid, r.PathValue("id"))
+	}
+	run, err := s.d.Loader.GetRun(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, run)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -290,6 +291,16 @@ func TestEndpoints(t *testing.T) {
 	hist := r.Body["runs"].([]any)[0].(map[string]any)
 	if hist["trigger"] != "backfill" || hist["status"] != "succeeded" {
 		t.Errorf("newest run = %v, want a succeeded backfill", hist)
+	}
+	id := fmt.Sprint(hist["run_id"])
+	if r := h.do(t, http.MethodGet, "/runs/"+id, token, ""); r.Code != http.StatusOK || fmt.Sprint(r.Body["run_id"]) != id {
+		t.Errorf("GET /runs/%s = %d %v", id, r.Code, r.Body)
+	}
+	if r := h.do(t, http.MethodGet, "/runs/99999", token, ""); r.Code != http.StatusNotFound {
+		t.Errorf("GET /runs/99999 = %d %v, want 404", r.Code, r.Body)
+	}
+	if r := h.do(t, http.MethodGet, "/runs/abc", token, ""); r.Code != http.StatusBadRequest {
+		t.Errorf("GET /runs/abc = %d %v, want 400", r.Code, r.Body)
 	}
 
 	r = h.do(t, http.MethodGet, "/metrics", "", "")

@@ -20,6 +20,7 @@ func TestStatus(t *testing.T) {
 		{fmt.Errorf("check: %w", fault.ErrForbidden), http.StatusForbidden},
 		{fmt.Errorf("plan: %w", fault.ErrInvalid), http.StatusBadRequest},
 		{fmt.Errorf("lock: %w", fault.ErrBusy), http.StatusConflict},
+		{fmt.Errorf("run 7: %w", fault.ErrNotFound), http.StatusNotFound},
 		{fmt.Errorf("connect: %w: %w", fault.ErrUnavailable, errors.New("refused")), http.StatusServiceUnavailable},
 		{fmt.Errorf("read: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
 		{fmt.Errorf("load: %w", fault.ErrBadObject), http.StatusUnprocessableEntity},

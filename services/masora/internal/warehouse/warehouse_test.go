@@ -29,7 +29,6 @@ func transforms(t *testing.T) fs.FS {
 	return sub
 }
 
-
 func readAll(t *testing.T, res *warehouse.Result) [][]bigquery.Value {
 	t.Helper()
 	rows, err := res.Read(t.Context())
