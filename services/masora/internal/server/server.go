@@ -203,7 +203,11 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request, req run.Request
 	outs, err := s.d.Runner.Run(r.Context(), req)
 	if err != nil {
 		code := Status(err)
-		s.d.Log.Error("run failed", "status", code, "error", err)
+		level := slog.LevelWarn
+		if code >= 500 {
+			level = slog.LevelError
+		}
+		s.d.Log.Log(r.Context(), level, "run request failed", "status", code, "trigger", req.Trigger, "error", err)
 		writeJSON(w, code, errorBody{Error: err.Error(), Runs: outs})
 		return nil
 	}
