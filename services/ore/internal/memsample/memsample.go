@@ -76,3 +76,12 @@ func PeakRSS() (uint64, error) {
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
+
+// ResetPeakRSS resets the peak resident set size that PeakRSS reports to
+// the current one, so that a later PeakRSS measures from now. Linux only.
+func ResetPeakRSS() error {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return fmt.Errorf("reset peak RSS: %w", err)
+	}
+	return nil
+}

@@ -5,8 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -34,7 +33,7 @@ func TestGather(t *testing.T) {
 			go p.gather(in, out)
 			go func() {
 				for _, n := range tt.bodies {
-					in <- received{msg: types.Message{Body: aws.String(strings.Repeat("x", n))}, at: time.Now()}
+					in <- received{msg: events.SQSMessage{Body: strings.Repeat("x", n)}, at: time.Now()}
 					time.Sleep(tt.pause)
 				}
 				close(in)

@@ -30,8 +30,8 @@ type HandleFunc func(ctx context.Context, batch events.SQSEvent) (events.SQSEven
 const (
 	maxReceive     = 10 // messages per ReceiveMessage
 	maxDeleteBatch = 10 // entries per DeleteMessageBatch
-	// deleteConcurrency bounds the DeleteMessageBatch calls in flight per batch.
-	deleteConcurrency = 8
+	// deleters is the number of concurrent DeleteMessageBatch loops.
+	deleters = 8
 	// handlerMargin is kept back from the visibility timeout so that a batch
 	// is settled before its messages can be delivered again.
 	handlerMargin = 2 * time.Second
@@ -120,15 +120,16 @@ func (p *Poller) queueInfo(ctx context.Context) (queueInfo, error) {
 	return qi, nil
 }
 
-// received is a message and when it was received.
+// received is a message, in the form the handler takes, and when it was
+// received.
 type received struct {
-	msg types.Message
+	msg events.SQSMessage
 	at  time.Time
 }
 
 // batch is a gathered batch; oldest is when its first message was received.
 type batch struct {
-	msgs   []types.Message
+	msgs   []events.SQSMessage
 	oldest time.Time
 }
 
@@ -161,7 +162,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 
 	var receivers sync.WaitGroup
 	for range p.opts.Receivers {
-		receivers.Go(func() { p.receive(ctx, work, msgs, &st) })
+		receivers.Go(func() { p.receive(ctx, work, qi, msgs, &st) })
 	}
 	go func() {
 		receivers.Wait()
@@ -169,15 +170,28 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	}()
 	go p.gather(msgs, batches)
 
+	// Deletes run apart from the handlers, so that a handled batch's
+	// bodies are released at once and the next batch starts meanwhile.
+	deletes := make(chan []string, deleters)
+	var deleting sync.WaitGroup
+	for range deleters {
+		deleting.Go(func() {
+			for receipts := range deletes {
+				p.delete(work, receipts, &st)
+			}
+		})
+	}
 	var handlers sync.WaitGroup
 	for range p.opts.Handlers {
 		handlers.Go(func() {
 			for b := range batches {
-				p.process(work, qi, b, &st)
+				p.process(work, qi, b, deletes, &st)
 			}
 		})
 	}
 	handlers.Wait()
+	close(deletes)
+	deleting.Wait()
 	s := st.snapshot()
 	p.log.Info("poller stopped", "received", s.Received, "batches", s.Batches, "deleted", s.Deleted,
 		"failed", s.Failed, "delete_errors", s.DeleteErrors, "receive_errors", s.ReceiveErrors)
@@ -188,7 +202,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 // cancelled but completes under work: SQS hides the messages it picks for a
 // call, so an abandoned call would leave them invisible until their
 // visibility timeout. Shutdown therefore takes up to one WaitTime.
-func (p *Poller) receive(stop, work context.Context, out chan<- received, st *stats) {
+func (p *Poller) receive(stop, work context.Context, qi queueInfo, out chan<- received, st *stats) {
 	backoff := 100 * time.Millisecond
 	for stop.Err() == nil {
 		resp, err := p.client.ReceiveMessage(work, &sqs.ReceiveMessageInput{
@@ -196,7 +210,7 @@ func (p *Poller) receive(stop, work context.Context, out chan<- received, st *st
 			MaxNumberOfMessages:         maxReceive,
 			WaitTimeSeconds:             int32(p.opts.WaitTime / time.Second),
 			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+			MessageSystemAttributeNames: systemAttributes,
 		})
 		if err != nil {
 			if work.Err() != nil {
@@ -218,7 +232,7 @@ func (p *Poller) receive(stop, work context.Context, out chan<- received, st *st
 		// Messages already received are handed on even when stop has ended,
 		// so that they are handled rather than left to time out.
 		for _, m := range resp.Messages {
-			out <- received{msg: m, at: now}
+			out <- received{msg: toEvent(m, qi), at: now}
 		}
 	}
 }
@@ -237,7 +251,7 @@ func (p *Poller) gather(in <-chan received, out chan<- batch) {
 		cur, size, window = batch{}, 0, nil
 	}
 	add := func(r received) {
-		n := len(aws.ToString(r.msg.Body))
+		n := len(r.msg.Body)
 		if len(cur.msgs) > 0 && size+n > p.opts.MaxBatchBytes {
 			flush()
 		}
@@ -281,18 +295,14 @@ func (p *Poller) gather(in <-chan received, out chan<- batch) {
 	}
 }
 
-// process hands a batch to the handler and deletes the messages it did not
-// report as failed.
-func (p *Poller) process(ctx context.Context, qi queueInfo, b batch, st *stats) {
+// process hands a batch to the handler and queues the messages it did not
+// report as failed for deletion, in DeleteMessageBatch-sized chunks.
+func (p *Poller) process(ctx context.Context, qi queueInfo, b batch, deletes chan<- []string, st *stats) {
 	st.batches.Add(1)
-	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(b.msgs))}
-	for i, m := range b.msgs {
-		ev.Records[i] = toEvent(m, qi)
-	}
 	// Like Lambda's function timeout: settle the batch before its oldest
 	// message becomes visible again.
 	hctx, cancel := context.WithDeadline(ctx, b.oldest.Add(qi.visibility-handlerMargin))
-	resp, err := p.handle(hctx, ev)
+	resp, err := p.handle(hctx, events.SQSEvent{Records: b.msgs})
 	cancel()
 	if err != nil {
 		// The whole batch failed: every message is retried.
@@ -304,47 +314,48 @@ func (p *Poller) process(ctx context.Context, qi queueInfo, b batch, st *stats) 
 	for _, f := range resp.BatchItemFailures {
 		failed[f.ItemIdentifier] = true
 	}
-	var done []types.Message
+	var done []string // receipt handles
 	for _, m := range b.msgs {
-		if !failed[aws.ToString(m.MessageId)] {
-			done = append(done, m)
+		if !failed[m.MessageId] {
+			done = append(done, m.ReceiptHandle)
 		}
 	}
 	st.failed.Add(int64(len(b.msgs) - len(done)))
-	p.delete(ctx, done, st)
+	for start := 0; start < len(done); start += maxDeleteBatch {
+		deletes <- done[start:min(start+maxDeleteBatch, len(done))]
+	}
 }
 
-// delete deletes messages with concurrent DeleteMessageBatch calls. A
+// delete deletes up to ten messages with one DeleteMessageBatch call. A
 // message that cannot be deleted is delivered again; Ore's idempotent
 // writes and Masora's event_id keys make that harmless.
-func (p *Poller) delete(ctx context.Context, msgs []types.Message, st *stats) {
-	sem := make(chan struct{}, deleteConcurrency)
-	var wg sync.WaitGroup
-	for start := 0; start < len(msgs); start += maxDeleteBatch {
-		chunk := msgs[start:min(start+maxDeleteBatch, len(msgs))]
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
-			for i, m := range chunk {
-				entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
-			}
-			out, err := p.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(p.opts.QueueURL), Entries: entries})
-			if err != nil {
-				st.deleteErrors.Add(int64(len(chunk)))
-				p.log.Warn("deleting handled messages failed; they will be delivered again", "messages", len(chunk), "error", err)
-				return
-			}
-			st.deleted.Add(int64(len(out.Successful)))
-			if len(out.Failed) > 0 {
-				st.deleteErrors.Add(int64(len(out.Failed)))
-				f := out.Failed[0]
-				p.log.Warn("SQS refused to delete handled messages; they will be delivered again",
-					"messages", len(out.Failed), "code", aws.ToString(f.Code), "reason", aws.ToString(f.Message))
-			}
-		})
+func (p *Poller) delete(ctx context.Context, receipts []string, st *stats) {
+	entries := make([]types.DeleteMessageBatchRequestEntry, len(receipts))
+	for i, rh := range receipts {
+		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(rh)}
 	}
-	wg.Wait()
+	out, err := p.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(p.opts.QueueURL), Entries: entries})
+	if err != nil {
+		st.deleteErrors.Add(int64(len(receipts)))
+		p.log.Warn("deleting handled messages failed; they will be delivered again", "messages", len(receipts), "error", err)
+		return
+	}
+	st.deleted.Add(int64(len(out.Successful)))
+	if len(out.Failed) > 0 {
+		st.deleteErrors.Add(int64(len(out.Failed)))
+		f := out.Failed[0]
+		p.log.Warn("SQS refused to delete handled messages; they will be delivered again",
+			"messages", len(out.Failed), "code", aws.ToString(f.Code), "reason", aws.ToString(f.Message))
+	}
+}
+
+// systemAttributes are the message system attributes requested: those a
+// Lambda event source mapping delivers.
+var systemAttributes = []types.MessageSystemAttributeName{
+	types.MessageSystemAttributeNameApproximateReceiveCount,
+	types.MessageSystemAttributeNameSentTimestamp,
+	types.MessageSystemAttributeNameSenderId,
+	types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp,
 }
 
 // toEvent converts a received message into the form Lambda delivers.
