@@ -68,37 +68,7 @@ func TestLambdaRuntimeSmoke(t *testing.T) {
 	}
 	bucket := stacktest.NewBucket(t, env)
 
-	dir := t.TempDir()
-	bootstrap := filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bootstrap, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build bootstrap: %v\n%s", err, out)
-	}
-
-	invokeAddr, apiAddr := freePort(t), freePort(t)
-	var logs bytes.Buffer
-	rie := exec.Command(env.LambdaRIEBin, "--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", apiAddr, bootstrap)
-	rie.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"GCS_BUCKET=" + bucket,
-		"GCS_PREFIX=smoke",
-		"STORAGE_EMULATOR_HOST=" + env.StorageEmulatorHost,
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"LOG_LEVEL=debug",
-	}
-	rie.Stdout, rie.Stderr = &logs, &logs
-	if err := rie.Start(); err != nil {
-		t.Fatalf("start %s: %v", env.LambdaRIEBin, err)
-	}
-	t.Cleanup(func() {
-		rie.Process.Kill()
-		rie.Wait()
-		if t.Failed() {
-			t.Logf("runtime emulator and function output:\n%s", logs.String())
-		}
-	})
-
+	fn := startFunction(t, env, bucket)
 	at := time.Now().UTC()
 	batch := handlertest.UserActionBatch(3, at)
 	batch.Records = append(batch.Records, handlertest.Message("bad-1", "user_action", `{"event_id":"nope"}`))
@@ -106,39 +76,10 @@ func TestLambdaRuntimeSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	invoke := func() events.SQSEventResponse {
-		t.Helper()
-		url := "http://" + invokeAddr + "/2015-03-31/functions/function/invocations"
-		var resp *http.Response
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			resp, err = http.Post(url, "application/json", bytes.NewReader(payload))
-			if err == nil || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond) // the emulator is starting
-		}
-		if err != nil {
-			t.Fatalf("invoke: %v", err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("invoke: HTTP %d: %s", resp.StatusCode, body)
-		}
-		var out events.SQSEventResponse
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&out); err != nil {
-			t.Fatalf("invoke returned %s, not an SQSEventResponse: %v", body, err)
-		}
-		return out
-	}
-
 	gcs := stacktest.StorageClient(t, env)
 	var first map[string][]byte
 	for i := range 2 {
-		if got := invoke(); len(got.BatchItemFailures) != 0 {
+		if got := fn.invoke(t, payload); len(got.BatchItemFailures) != 0 {
 			t.Fatalf("invocation %d: batch item failures %v, want none", i+1, got.BatchItemFailures)
 		}
 		objs := handlertest.ReadBucket(t, gcs, bucket)
@@ -172,7 +113,155 @@ func TestLambdaRuntimeSmoke(t *testing.T) {
 	if len(quarantined) != 1 || !strings.HasPrefix(quarantined[0], "bad-1: invalid user_action message: event_id: must be a UUID") {
 		t.Errorf("quarantine %q, want bad-1 with its reason", quarantined)
 	}
-	if !strings.Contains(logs.String(), `"message":"batch handled"`) || !strings.Contains(logs.String(), `"CloudWatchMetrics"`) {
-		t.Errorf("the function logged no batch line or EMF line:\n%s", logs.String())
+	if logs := fn.logs.String(); !strings.Contains(logs, `"message":"batch handled"`) || !strings.Contains(logs, `"CloudWatchMetrics"`) {
+		t.Errorf("the function logged no batch line or EMF line:\n%s", logs)
+	}
+}
+
+// function is bootstrap running under the Runtime Interface Emulator.
+type function struct {
+	invokeAddr string
+	rie        *exec.Cmd
+	logs       *bytes.Buffer
+}
+
+// startFunction builds bootstrap as it is deployed (CGO_ENABLED=0, -tags
+// lambda.norpc) and starts it under the emulator, writing to bucket, as a
+// 256 MB function.
+func startFunction(t *testing.T, env stacktest.Env, bucket string) *function {
+	t.Helper()
+	if env.LambdaRIEBin == "" {
+		t.Fatalf("the stack env %s has no LAMBDA_RIE_BIN", env.Path)
+	}
+	bootstrap := filepath.Join(t.TempDir(), "bootstrap")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bootstrap, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build bootstrap: %v\n%s", err, out)
+	}
+	fn := &function{invokeAddr: freePort(t), logs: new(bytes.Buffer)}
+	fn.rie = exec.Command(env.LambdaRIEBin, "--runtime-interface-emulator-address", fn.invokeAddr, "--runtime-api-address", freePort(t), bootstrap)
+	fn.rie.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"GCS_BUCKET=" + bucket,
+		"GCS_PREFIX=smoke",
+		"STORAGE_EMULATOR_HOST=" + env.StorageEmulatorHost,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
+		"LOG_LEVEL=info",
+	}
+	fn.rie.Stdout, fn.rie.Stderr = fn.logs, fn.logs
+	if err := fn.rie.Start(); err != nil {
+		t.Fatalf("start %s: %v", env.LambdaRIEBin, err)
+	}
+	t.Cleanup(func() {
+		fn.rie.Process.Kill()
+		fn.rie.Wait()
+		if t.Failed() {
+			t.Logf("runtime emulator and function output:\n%s", fn.logs.String())
+		}
+	})
+	return fn
+}
+
+// invoke posts an event and decodes the SQSEventResponse.
+func (fn *function) invoke(t *testing.T, payload []byte) events.SQSEventResponse {
+	t.Helper()
+	url := "http://" + fn.invokeAddr + "/2015-03-31/functions/function/invocations"
+	var resp *http.Response
+	var err error
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err = http.Post(url, "application/json", bytes.NewReader(payload))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the emulator is starting
+	}
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("invoke: HTTP %d: %s", resp.StatusCode, body)
+	}
+	var out events.SQSEventResponse
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("invoke returned %s, not an SQSEventResponse: %v", body, err)
+	}
+	return out
+}
+
+// peakRSS returns the peak resident set size of the emulator's child
+// process: the function.
+func (fn *function) peakRSS(t *testing.T) uint64 {
+	t.Helper()
+	children, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", fn.rie.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range children {
+		b, _ := os.ReadFile(c)
+		for _, pid := range strings.Fields(string(b)) {
+			exe, _ := os.Readlink("/proc/" + pid + "/exe")
+			if filepath.Base(exe) != "bootstrap" {
+				continue
+			}
+			status, err := os.ReadFile("/proc/" + pid + "/status")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					var kb uint64
+					fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
+					return kb << 10
+				}
+			}
+		}
+	}
+	t.Fatal("no bootstrap process under the runtime emulator")
+	return 0
+}
+
+// TestLambda10kBatchMemory sends a 10,000-message batch, as large as fits
+// Lambda's 6 MB invoke payload, through the real runtime API to a function
+// configured with 256 MB, and checks that it is written whole and that the
+// function's peak RSS stays within 256 MB.
+func TestLambda10kBatchMemory(t *testing.T) {
+	env := stacktest.Load(t)
+	bucket := stacktest.NewBucket(t, env)
+	fn := startFunction(t, env, bucket)
+	at := time.Now().UTC()
+	batch := events.SQSEvent{Records: make([]events.SQSMessage, 10000)}
+	for i := range batch.Records {
+		body := fmt.Sprintf(`{"event_id":%q,"occurred_at":%q,"source":"web-frontend","action":"product_viewed","channel":"web","user_id":"user-%07d","product_id":"sku-%06d","session_id":"sess-%010d"}`,
+			handlertest.EventID(i), at.Format(time.RFC3339Nano), i, i%9973, i/7)
+		batch.Records[i] = handlertest.Message(fmt.Sprintf("m-%05d", i), "user_action", body)
+	}
+	payload, err := json.Marshal(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(payload) > 6*1024*1024 {
+		t.Fatalf("test payload is %d bytes, over Lambda's 6 MB", len(payload))
+	}
+	if got := fn.invoke(t, payload); len(got.BatchItemFailures) != 0 {
+		t.Fatalf("%d batch item failures, want none", len(got.BatchItemFailures))
+	}
+	out := handlertest.ReadOutcome(t, "smoke", handlertest.ReadBucket(t, stacktest.StorageClient(t, env), bucket))
+	rows := 0
+	for _, ids := range out.Files {
+		rows += len(ids)
+	}
+	if rows != 10000 || len(out.Files) != 1 {
+		t.Errorf("%d rows in %d files, want 10000 in 1", rows, len(out.Files))
+	}
+	rss := fn.peakRSS(t)
+	t.Logf("payload %d bytes; function peak RSS %.1f MiB", len(payload), float64(rss)/(1<<20))
+	if rss > 256<<20 {
+		t.Errorf("function peak RSS %d bytes is over the 256 MB function memory", rss)
 	}
 }
