@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/ore-masora/pipeline/libs/parquetrow"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler/handlertest"
 	"github.com/ore-masora/pipeline/services/ore/internal/memsample"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore/memstore"
@@ -82,12 +83,16 @@ type rawUserAction struct {
 
 // BenchmarkRawFloor10k is the floor the handler is measured against: the
 // same bodies decoded with encoding/json into a struct and written with
-// parquet-go's generic writer (zstd, same page and row group settings), no
-// validation, grouping or upload.
+// parquet-go's generic writer (the same zstd codec, page size and data page
+// version as Ore), with no validation, grouping or upload.
 func BenchmarkRawFloor10k(b *testing.B) {
 	batch := handlertest.UserActionBatch(benchBatch, now)
 	b.SetBytes(batchBytes(batch))
 	b.ReportAllocs()
+	codec, err := parquetrow.ParseCodec("zstd")
+	if err != nil {
+		b.Fatal(err)
+	}
 	rows := make([]rawUserAction, benchBatch)
 	var buf bytes.Buffer
 	s := memsample.Start(time.Millisecond)
@@ -101,7 +106,7 @@ func BenchmarkRawFloor10k(b *testing.B) {
 			rows[i].MessageID, rows[i].ReceivedAt, rows[i].WriterVersion = r.MessageId, now, "test"
 		}
 		w := parquet.NewGenericWriter[rawUserAction](&buf,
-			parquet.Compression(&parquet.Zstd), parquet.PageBufferSize(1<<20), parquet.DataPageVersion(1))
+			parquet.Compression(codec), parquet.PageBufferSize(1<<20), parquet.DataPageVersion(1))
 		if _, err := w.Write(rows); err != nil {
 			b.Fatal(err)
 		}
