@@ -240,7 +240,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("parquet_compression", c.CompressionName),
 		slog.Int("upload_concurrency", c.UploadConcurrency),
-		slog.Duration("upload_timeout", c.UploadTimeout),
+		slog.String("upload_timeout", c.UploadTimeout.String()),
 		slog.Int64("memory_limit", c.MemoryLimit),
 	}
 	if c.Mode == ModePoll {
@@ -249,12 +249,12 @@ func (c Config) LogValue() slog.Value {
 			slog.String("sqs_endpoint", c.SQSEndpoint),
 			slog.String("sqs_queue_url", c.SQSQueueURL),
 			slog.Int("poll_batch_size", c.PollBatchSize),
-			slog.Duration("poll_batch_window", c.PollBatchWindow),
+			slog.String("poll_batch_window", c.PollBatchWindow.String()),
 			slog.Int("poll_max_batch_bytes", c.PollMaxBatchBytes),
 			slog.Int("poll_receivers", c.PollReceivers),
 			slog.Int("poll_handlers", c.PollHandlers),
-			slog.Duration("poll_wait_time", c.PollWaitTime),
-			slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+			slog.String("poll_wait_time", c.PollWaitTime.String()),
+			slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		)
 	}
 	return slog.GroupValue(attrs...)
