@@ -4,6 +4,8 @@ go 1.26.6
 
 require github.com/ore-masora/pipeline/schemas v0.0.0
 
+require gopkg.in/yaml.v3 v3.0.1 // indirect
+
 require (
 	cel.dev/expr v0.25.2 // indirect
 	cloud.google.com/go v0.123.0 // indirect
