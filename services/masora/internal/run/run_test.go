@@ -3,21 +3,26 @@ package run_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"sort"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigquery"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
+	"google.golang.org/api/option"
 
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 	"github.com/ore-masora/pipeline/services/masora/internal/source"
+	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
 // now is the fixed clock of these tests.
@@ -358,5 +363,56 @@ func TestRunRefusals(t *testing.T) {
 	}
 	if n := s.Count(t, `SELECT count(*) FROM masora_runs`); n != 0 {
 		t.Errorf("refused requests recorded %d runs, want none", n)
+	}
+}
+
+// TestRunBigQueryDown runs with BigQuery unreachable: the run fails as
+// unavailable, is recorded, loads nothing; with BigQuery back, the next
+// run loads everything.
+func TestRunBigQueryDown(t *testing.T) {
+	s := masoratest.New(t)
+	msgs, ids := events(6, now.Add(-time.Hour))
+	s.WriteObject(t, "user_action", msgs)
+
+	l, err := loader.New(s.Pool, s.Registry, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := bigquery.NewClient(t.Context(), s.Env.BigQueryProject, option.WithEndpoint("http://127.0.0.1:1"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	transforms, err := fs.Sub(schemas.LogTypes, "logtypes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, err := warehouse.New(down, s.Registry, transforms, warehouse.Options{Dataset: s.Dataset, CallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run.New(s.Registry, source.New(s.Storage, s.Bucket, masoratest.Prefix), wh, l, metrics.New(), masoratest.Logger(t), run.Options{
+		Lookback: 48 * time.Hour, ChunkFiles: 10, ChunkTimeout: time.Minute, Now: func() time.Time { return now },
+	})
+	outs, err := r.Run(t.Context(), run.Request{Trigger: run.TriggerSchedule, LogType: "user_action"})
+	if !errors.Is(err, fault.ErrUnavailable) {
+		t.Fatalf("Run with BigQuery down: %v, want an error wrapping %v", err, fault.ErrUnavailable)
+	}
+	if diff := cmp.Diff([]run.Outcome{{LogType: "user_action", Status: "failed", ObjectsListed: 1, ObjectsNew: 1}}, outs, counts); diff != "" {
+		t.Errorf("outcome mismatch (-want +got):\n%s", diff)
+	}
+	if n := s.Count(t, `SELECT count(*) FROM masora_manifest`) + s.Count(t, `SELECT count(*) FROM user_actions`); n != 0 {
+		t.Errorf("a failed run left %d manifest entries and rows, want none", n)
+	}
+	if n := s.Count(t, `SELECT count(*) FROM masora_runs WHERE status = 'failed' AND error LIKE '%dependency unavailable%'`); n != 1 {
+		t.Errorf("%d failed runs recorded with the error, want 1", n)
+	}
+
+	up, _ := newRunner(t, s, loader.Options{}, 10)
+	if _, err := up.Run(t.Context(), run.Request{Trigger: run.TriggerSchedule, LogType: "user_action"}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sorted(ids), eventIDs(t, s, "user_actions")); diff != "" {
+		t.Errorf("user_actions after BigQuery came back (-want +got):\n%s", diff)
 	}
 }
