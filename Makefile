@@ -42,17 +42,24 @@ define with-stack
 	exit $$status
 endef
 
-test: deps ## run every module's tests against the stack (STACK_REQUIRED=1), then GOWORK=off build+vet
-	$(call with-stack, \
+# Each module's tests get a fresh stack (the BigQuery emulator's memory only grows), and no stack
+# is left running afterwards, whoever started it.
+test: deps ## run every module's tests, each against a fresh stack (STACK_REQUIRED=1), then GOWORK=off build+vet
+	@status=0; \
+	trap '$(STACK) down >/dev/null 2>&1; exit 130' INT TERM; \
 	for m in $(MODULES); do \
+		$(STACK) down >/dev/null 2>&1; \
+		if ! $(STACK) up >/dev/null; then echo "make test: the local stack did not start"; status=1; break; fi; \
 		echo "==> $$m: go test -count=1 ./..."; \
-		(cd $$m && STACK_REQUIRED=1 $(GO) test -count=1 ./...) || status=1; \
+		(cd $$m && STACK_REQUIRED=1 $(GO) test -count=1 -timeout 20m ./...) || status=1; \
 	done; \
+	$(STACK) down >/dev/null || status=1; \
 	for m in $(MODULES); do \
 		echo "==> $$m: GOWORK=off go build ./... && go vet ./..."; \
 		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...) || status=1; \
 	done; \
-	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi)
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; else echo "make test: all passed"; fi; \
+	exit $$status
 
 test-unit: ## run the unit tests only (go test -short; no stack needed)
 	@status=0; \
