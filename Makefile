@@ -49,7 +49,7 @@ test: deps ## run every module's tests, each against a fresh stack (STACK_REQUIR
 	trap '$(STACK) down >/dev/null 2>&1; exit 130' INT TERM; \
 	for m in $(MODULES); do \
 		$(STACK) down >/dev/null 2>&1; \
-		if ! $(STACK) up >/dev/null; then echo "make test: the local stack did not start"; status=1; break; fi; \
+		if ! out=$$($(STACK) up 2>&1); then echo "$$out"; echo "make test: the local stack did not start"; status=1; break; fi; \
 		echo "==> $$m: go test -count=1 ./..."; \
 		(cd $$m && STACK_REQUIRED=1 $(GO) test -count=1 -timeout 20m ./...) || status=1; \
 	done; \
