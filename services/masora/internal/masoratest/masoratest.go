@@ -190,6 +190,13 @@ func (s *Stack) Parquet(t testing.TB, logType string, msgs []Message, mutate ...
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ParquetVersion(t, lt, msgs, mutate...)
+}
+
+// ParquetVersion is Parquet for one version of a log type, as an Ore that
+// knew only that version wrote it.
+func ParquetVersion(t testing.TB, lt *schema.LogType, msgs []Message, mutate ...func(ev *schema.Event)) []byte {
+	t.Helper()
 	ps, err := parquetrow.New(lt)
 	if err != nil {
 		t.Fatal(err)
