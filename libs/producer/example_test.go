@@ -50,7 +50,7 @@ func Example() {
 		}
 	}
 	for _, m := range queue.Messages() {
-		fmt.Printf("queue: %s log_type=%s\n", m.ID, m.Attributes[producer.AttributeLogType])
+		fmt.Printf("queue: %s log_type=%s\n", m.ID, m.Attributes[schema.AttributeLogType])
 	}
 	// Output:
 	// 0: sent 6f1c1e1a-5d2b-4c8e-9a3f-0b7d2e4c6a81 as message m1

@@ -64,7 +64,7 @@ func receiveAll(t *testing.T, client *sqs.Client, queueURL string, want int) []r
 		}
 		var del []types.DeleteMessageBatchRequestEntry
 		for _, m := range out.Messages {
-			attr := m.MessageAttributes[producer.AttributeLogType]
+			attr := m.MessageAttributes[schema.AttributeLogType]
 			got = append(got, received{
 				MessageID: aws.ToString(m.MessageId),
 				Body:      aws.ToString(m.Body),

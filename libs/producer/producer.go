@@ -20,9 +20,6 @@ import (
 	"github.com/ore-masora/pipeline/libs/schema"
 )
 
-// AttributeLogType is the name of the String message attribute that names
-// an event's log type. Consumers route on it without parsing the body.
-const AttributeLogType = "log_type"
 
 // attributeDataType is the SQS data type of the log_type attribute.
 const attributeDataType = "String"
@@ -238,7 +235,7 @@ func (p *Producer) prepare(decoded *schema.Event, i int, ev Event) (*entry, erro
 	if r := sqsRefused(ev.Body); r >= 0 {
 		return nil, fmt.Errorf("%w: %U at byte %d", ErrInvalidCharacters, bytes.Runes(ev.Body[r:])[0], r)
 	}
-	size := len(ev.Body) + len(AttributeLogType) + len(attributeDataType) + len(ev.LogType)
+	size := len(ev.Body) + len(schema.AttributeLogType) + len(attributeDataType) + len(ev.LogType)
 	if size > p.maxBatchBytes {
 		return nil, fmt.Errorf("%w: body and attributes are %d bytes, the batch limit is %d", ErrBodyTooLarge, size, p.maxBatchBytes)
 	}
@@ -308,7 +305,7 @@ func (p *Producer) send(ctx context.Context, batch []*entry, results []Result) [
 			Id:          aws.String(e.id),
 			MessageBody: aws.String(e.body),
 			MessageAttributes: map[string]types.MessageAttributeValue{
-				AttributeLogType: {DataType: aws.String(attributeDataType), StringValue: aws.String(e.logType)},
+				schema.AttributeLogType: {DataType: aws.String(attributeDataType), StringValue: aws.String(e.logType)},
 			},
 		}
 	}

@@ -196,6 +196,11 @@ const (
 	FieldLogType = "log_type"
 )
 
+// AttributeLogType is the SQS String message attribute that names a
+// message's log type; producers set it and Ore routes on it without parsing
+// the body.
+const AttributeLogType = "log_type"
+
 func (lt *LogType) check() error {
 	if !namePattern.MatchString(lt.Name) {
 		return fmt.Errorf("log_type %q: must match %s", lt.Name, namePattern)

@@ -248,7 +248,7 @@ func publish(ctx context.Context, client *sqs.Client, queueURL string, p *Plan) 
 		in := &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(m.Body))}
 		if m.LogType != "" {
 			in.MessageAttributes = map[string]sqstypes.MessageAttributeValue{
-				schema.FieldLogType: {DataType: aws.String("String"), StringValue: aws.String(m.LogType)},
+				schema.AttributeLogType: {DataType: aws.String("String"), StringValue: aws.String(m.LogType)},
 			}
 		}
 		if _, err := client.SendMessage(ctx, in); err != nil {

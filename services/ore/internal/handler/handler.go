@@ -24,7 +24,6 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
-	"github.com/ore-masora/pipeline/libs/producer"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/ore/internal/metrics"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore"
@@ -242,15 +241,20 @@ func (h *Handler) route(recs []events.SQSMessage) ([]group, []badMessage) {
 // Ore knows: from the log_type message attribute, else the body's log_type
 // field.
 func (h *Handler) logTypeOf(m *events.SQSMessage) (name, reason string) {
-	if len(m.Body) > schema.MaxBodyBytes {
-		return "", fmt.Sprintf("body is %d bytes, over the %d byte limit", len(m.Body), schema.MaxBodyBytes)
-	}
-	if a, ok := m.MessageAttributes[producer.AttributeLogType]; ok && a.StringValue != nil {
+	a, byAttr := m.MessageAttributes[schema.AttributeLogType]
+	byAttr = byAttr && a.StringValue != nil
+	if byAttr {
 		name = *a.StringValue
-	} else if n, ok := schema.PeekLogType(bodyBytes(m.Body)); ok {
+	}
+	if len(m.Body) > schema.MaxBodyBytes {
+		return name, fmt.Sprintf("body is %d bytes, over the %d byte limit", len(m.Body), schema.MaxBodyBytes)
+	}
+	if !byAttr {
+		n, ok := schema.PeekLogType(bodyBytes(m.Body))
+		if !ok {
+			return "", "no log_type message attribute and no log_type string field in the body"
+		}
 		name = n
-	} else {
-		return "", "no log_type message attribute and no log_type string field in the body"
 	}
 	if _, ok := h.schemas[name]; !ok {
 		_, err := h.opts.Registry.Latest(name)

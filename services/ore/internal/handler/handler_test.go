@@ -131,7 +131,7 @@ func TestHandle(t *testing.T) {
 			{"unknown", "page_view", `unknown log type "page_view" (known: seller_action, user_action)`},
 			{"nolt", "", "no log_type message attribute and no log_type string field in the body"},
 			{"ltnotstring", "", "no log_type message attribute"},
-			{"huge", "", fmt.Sprintf("body is %d bytes, over the 262144 byte limit", len(huge))},
+			{"huge", "user_action", fmt.Sprintf("body is %d bytes, over the 262144 byte limit", len(huge))},
 			{"wrongtype", "seller_action", "invalid seller_action message"},
 		},
 	}, {
