@@ -20,7 +20,6 @@ import (
 	"github.com/ore-masora/pipeline/libs/schema"
 )
 
-
 // attributeDataType is the SQS data type of the log_type attribute.
 const attributeDataType = "String"
 
