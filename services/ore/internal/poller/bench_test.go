@@ -161,6 +161,7 @@ func BenchmarkPollMode100k(b *testing.B) {
 	b.ReportMetric(float64(pollBenchMessages*b.N)/drain.Seconds(), "msgs/s")
 	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(last.ReceiveErrors), "receive-errors")
+	b.ReportMetric(float64(last.ReceiveRetries), "sdk-receive-retries")
 	b.ReportMetric(float64(last.Failed+last.DeleteErrors), "retried-msgs")
 	b.ReportMetric(float64(last.Batches), "batches")
 }

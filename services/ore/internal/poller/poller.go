@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aws/smithy-go/middleware"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -136,6 +137,11 @@ type batch struct {
 // Stats counts what a Poller did.
 type Stats struct {
 	Received, Batches, Deleted, Failed, DeleteErrors, ReceiveErrors int64
+	// ReceiveRetries counts ReceiveMessage attempts the SDK retried on its
+	// own. A retried receive may have lost a response whose messages the
+	// queue already counts as received: they stay invisible until their
+	// visibility timeout, so a non-zero count explains a stalled drain.
+	ReceiveRetries int64
 }
 
 // Run consumes the queue until ctx ends, then stops receiving, hands every
@@ -194,7 +200,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	deleting.Wait()
 	s := st.snapshot()
 	p.log.Info("poller stopped", "received", s.Received, "batches", s.Batches, "deleted", s.Deleted,
-		"failed", s.Failed, "delete_errors", s.DeleteErrors, "receive_errors", s.ReceiveErrors)
+		"failed", s.Failed, "delete_errors", s.DeleteErrors, "receive_errors", s.ReceiveErrors, "receive_retries", s.ReceiveRetries)
 	return s, nil
 }
 
@@ -205,13 +211,19 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 func (p *Poller) receive(stop, work context.Context, qi queueInfo, out chan<- received, st *stats) {
 	backoff := 100 * time.Millisecond
 	for stop.Err() == nil {
+		var attempts atomic.Int64
 		resp, err := p.client.ReceiveMessage(work, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(p.opts.QueueURL),
 			MaxNumberOfMessages:         maxReceive,
 			WaitTimeSeconds:             int32(p.opts.WaitTime / time.Second),
 			MessageAttributeNames:       []string{"All"},
 			MessageSystemAttributeNames: systemAttributes,
-		})
+		}, countAttempts(&attempts))
+		if retries := attempts.Load() - 1; retries > 0 {
+			st.receiveRetries.Add(retries)
+			p.log.Warn("the SDK retried a receive; messages of a lost response stay invisible until their visibility timeout",
+				"queue_url", p.opts.QueueURL, "retries", retries, "visibility_timeout", qi.visibility.String())
+		}
 		if err != nil {
 			if work.Err() != nil {
 				return
@@ -388,10 +400,25 @@ func toEvent(m types.Message, qi queueInfo) events.SQSMessage {
 
 // stats is Stats, updated concurrently.
 type stats struct {
-	received, batches, deleted, failed, deleteErrors, receiveErrors atomic.Int64
+	received, batches, deleted, failed, deleteErrors, receiveErrors, receiveRetries atomic.Int64
 }
 
 func (s *stats) snapshot() Stats {
 	return Stats{Received: s.received.Load(), Batches: s.batches.Load(), Deleted: s.deleted.Load(),
-		Failed: s.failed.Load(), DeleteErrors: s.deleteErrors.Load(), ReceiveErrors: s.receiveErrors.Load()}
+		Failed: s.failed.Load(), DeleteErrors: s.deleteErrors.Load(), ReceiveErrors: s.receiveErrors.Load(),
+		ReceiveRetries: s.receiveRetries.Load()}
+}
+
+// countAttempts counts every attempt the SDK makes for one call, retries
+// included: the middleware sits after the retry loop.
+func countAttempts(n *atomic.Int64) func(*sqs.Options) {
+	return func(o *sqs.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc("OreCountAttempts",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					n.Add(1)
+					return next.HandleFinalize(ctx, in)
+				}), "Retry", middleware.After)
+		})
+	}
 }
