@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ore-masora/pipeline/libs/logjson"
 	"github.com/ore-masora/pipeline/libs/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
@@ -194,7 +195,7 @@ func Main(ctx context.Context, args []string, e Env) int {
 		fmt.Fprintf(e.Stderr, "masora %s: %v\n", cmd.name, err)
 		return exitUsage
 	}
-	log := NewLogger(e.Stderr, cfg.LogLevel)
+	log := logjson.New(e.Stderr, cfg.LogLevel)
 	if err := action(ctx, e, cfg, log); err != nil {
 		log.Error("masora "+cmd.name+" failed", "error", err)
 		fmt.Fprintf(e.Stderr, "masora %s: %v\n", cmd.name, err)
@@ -212,29 +213,6 @@ func Main(ctx context.Context, args []string, e Env) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-// NewLogger returns a JSON logger with the field names Cloud Logging reads:
-// severity and message.
-func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) > 0 {
-				return a
-			}
-			switch a.Key {
-			case slog.MessageKey:
-				a.Key = "message"
-			case slog.LevelKey:
-				a.Key = "severity"
-				if l, ok := a.Value.Any().(slog.Level); ok && l == slog.LevelWarn {
-					a.Value = slog.StringValue("WARNING")
-				}
-			}
-			return a
-		},
-	}))
 }
 
 // usageError marks a mistake in the command line or configuration: the

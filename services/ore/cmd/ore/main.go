@@ -18,10 +18,10 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/ore-masora/pipeline/libs/logjson"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/ore/internal/config"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler"
-	"github.com/ore-masora/pipeline/services/ore/internal/logging"
 	"github.com/ore-masora/pipeline/services/ore/internal/metrics"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore/gcsstore"
 	"github.com/ore-masora/pipeline/services/ore/internal/poller"
@@ -64,7 +64,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	log := logging.New(os.Stdout, cfg.LogLevel)
+	log := logjson.New(os.Stdout, cfg.LogLevel)
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}

@@ -1,4 +1,4 @@
-package logging_test
+package logjson_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ore-masora/pipeline/services/ore/internal/logging"
+	"github.com/ore-masora/pipeline/libs/logjson"
 )
 
 func TestFieldNames(t *testing.T) {
@@ -22,7 +22,7 @@ func TestFieldNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		logging.New(&buf, slog.LevelInfo).Log(t.Context(), tt.level, "hello", "n", 1, slog.Group("g", "message", "kept"))
+		logjson.New(&buf, slog.LevelInfo).Log(t.Context(), tt.level, "hello", "n", 1, slog.Group("g", "message", "kept"))
 		var got map[string]any
 		if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 			t.Fatalf("%q: %v", buf.String(), err)
@@ -34,7 +34,7 @@ func TestFieldNames(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	logging.New(&buf, slog.LevelWarn).Info("dropped")
+	logjson.New(&buf, slog.LevelWarn).Info("dropped")
 	if buf.Len() != 0 {
 		t.Errorf("an info line passed a warn-level logger: %s", buf.String())
 	}

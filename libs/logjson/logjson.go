@@ -1,7 +1,8 @@
-// Package logging builds Ore's structured logger: JSON lines with the field
-// names both CloudWatch Logs and Cloud Logging understand ("severity",
-// "message", "time").
-package logging
+// Package logjson builds the services' structured logger: JSON lines with
+// the field names both CloudWatch Logs and Cloud Logging understand
+// ("severity", "message", "time"). It only constructs loggers; code in libs/
+// never logs itself.
+package logjson
 
 import (
 	"io"
