@@ -44,7 +44,7 @@ endef
 
 # Each module's tests get a fresh stack (the BigQuery emulator's memory only grows), and no stack
 # is left running afterwards, whoever started it.
-test: deps ## run every module's tests, each against a fresh stack (STACK_REQUIRED=1), then GOWORK=off build+vet
+test: deps ## run every module's tests, each against a fresh stack (STACK_REQUIRED=1), then GOWORK=off build+vet and gofmt
 	@status=0; \
 	trap '$(STACK) down >/dev/null 2>&1; exit 130' INT TERM; \
 	for m in $(MODULES); do \
@@ -58,6 +58,8 @@ test: deps ## run every module's tests, each against a fresh stack (STACK_REQUIR
 		echo "==> $$m: GOWORK=off go build ./... && go vet ./..."; \
 		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...) || status=1; \
 	done; \
+	unformatted=$$(gofmt -l $(MODULES)); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; status=1; fi; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; else echo "make test: all passed"; fi; \
 	exit $$status
 
