@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
+	"github.com/ore-masora/pipeline/services/masora/internal/auth/authtest"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
@@ -36,45 +34,18 @@ const (
 	token    = "local-token-0123456789"
 )
 
-// issuer is a stand-in for Google: a JWKS endpoint and a key to sign with.
-type issuer struct {
-	url    string
-	signer jose.Signer
-}
-
-func newIssuer(t *testing.T) *issuer {
+// idToken returns an ID token of email for the test audience, expiring at expiry.
+func idToken(t *testing.T, iss *authtest.Issuer, email string, expiry time.Time) string {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k", Algorithm: "RS256", Use: "sig"}}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(set) }))
-	t.Cleanup(srv.Close)
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &issuer{url: srv.URL, signer: s}
-}
-
-func (i *issuer) token(t *testing.T, email string, expiry time.Time) string {
-	t.Helper()
-	raw, err := jwt.Signed(i.signer).Claims(map[string]any{
-		"iss": "https://accounts.google.com", "aud": audience, "sub": "1",
-		"iat": time.Now().Add(-time.Minute).Unix(), "exp": expiry.Unix(),
-		"email": email, "email_verified": true,
-	}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	c := authtest.Valid(time.Now(), audience, email)
+	c.Expiry = jwt.NewNumericDate(expiry)
+	return iss.Sign(t, c)
 }
 
 type harness struct {
 	s       *masoratest.Stack
 	url     string
-	iss     *issuer
+	iss     *authtest.Issuer
 	metrics *metrics.Metrics
 }
 
@@ -96,10 +67,10 @@ func newHarness(t *testing.T, lopts loader.Options, pool *pgxpool.Pool, opts ...
 	m := metrics.New()
 	log := masoratest.Logger(t)
 	runner := run.New(reg, bucket, wh, l, m, log, run.Options{Lookback: 48 * time.Hour, ChunkFiles: 10, ChunkTimeout: time.Minute})
-	iss := newIssuer(t)
+	iss := authtest.NewIssuer(t)
 	a, err := auth.New(t.Context(), auth.Options{
 		Token: token, Audience: audience, AllowedEmails: []string{sa},
-		Issuer: "https://accounts.google.com", JWKSURL: iss.url,
+		Issuer: authtest.GoogleIssuer, JWKSURL: iss.URL,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -167,8 +138,8 @@ func TestAuth(t *testing.T) {
 		{"no token", "", http.StatusUnauthorized},
 		{"wrong static token", "not-the-token-at-all", http.StatusUnauthorized},
 		{"garbage ID token", "a.b.c", http.StatusUnauthorized},
-		{"expired ID token", h.iss.token(t, sa, time.Now().Add(-time.Minute)), http.StatusUnauthorized},
-		{"ID token of another service account", h.iss.token(t, "other@proj.iam.gserviceaccount.com", time.Now().Add(time.Hour)), http.StatusForbidden},
+		{"expired ID token", idToken(t, h.iss, sa, time.Now().Add(-time.Minute)), http.StatusUnauthorized},
+		{"ID token of another service account", idToken(t, h.iss, "other@proj.iam.gserviceaccount.com", time.Now().Add(time.Hour)), http.StatusForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,7 +159,7 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("rejected requests started %d runs, want none", n)
 	}
 
-	for _, bearer := range []string{h.iss.token(t, sa, time.Now().Add(time.Hour)), token} {
+	for _, bearer := range []string{idToken(t, h.iss, sa, time.Now().Add(time.Hour)), token} {
 		r := h.do(t, http.MethodPost, "/run", bearer, `{"log_type":"user_action"}`)
 		if r.Code != http.StatusOK {
 			t.Fatalf("POST /run with a valid token = %d %v, want 200", r.Code, r.Body)
