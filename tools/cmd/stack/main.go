@@ -99,12 +99,7 @@ stops the rest and starts afresh. Logs: .stack/logs/NAME.log.`,
 				}
 				st := localstack.New(localstack.Options{
 					Layout:      env.layout,
-					PostgresBin: tc.PostgresBin,
-					Node:        tc.Node,
-					SQSServer:   tc.SQSServer,
-					FakeGCS:     tc.FakeGCS,
-					BigQuery:    tc.BigQuery,
-					LambdaRIE:   tc.LambdaRIE,
+					Toolchain:   tc,
 					DatabaseURL: env.getenv("DATABASE_URL"),
 					Timeout:     *timeout,
 					Logger:      env.logger,

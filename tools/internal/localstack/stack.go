@@ -14,21 +14,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ore-masora/pipeline/tools/internal/provision"
 )
 
 // Options configure a Stack.
 type Options struct {
 	Layout Layout
-	// PostgresBin is the directory with initdb, postgres and pg_ctl; needed unless
-	// DatabaseURL is set.
-	PostgresBin string
-	// Node runs SQSServer (the fauxqs script); FakeGCS and BigQuery are emulator binaries.
-	Node      string
-	SQSServer string
-	FakeGCS   string
-	BigQuery  string
-	// LambdaRIE is only passed on to the env file (LAMBDA_RIE_BIN); the stack does not run it.
-	LambdaRIE string
+	// Toolchain says where the programs are (provision.Ensure finds or builds them);
+	// PostgresBin is only needed unless DatabaseURL is set, and LambdaRIE is only passed
+	// on to the env file (LAMBDA_RIE_BIN): the stack does not run it. Down and Status need
+	// none of it.
+	provision.Toolchain
 	// DatabaseURL, when set, names a PostgreSQL server to use instead of a throwaway cluster.
 	// The stack only checks that it answers, and never stops it.
 	DatabaseURL string

@@ -49,8 +49,7 @@ func TestLifecycle(t *testing.T) {
 	tc := toolchain(t, root)
 	layout := localstack.Layout{Root: root, Dir: t.TempDir()}
 	st := localstack.New(localstack.Options{
-		Layout: layout, PostgresBin: tc.PostgresBin, Node: tc.Node, SQSServer: tc.SQSServer,
-		FakeGCS: tc.FakeGCS, BigQuery: tc.BigQuery, LambdaRIE: tc.LambdaRIE,
+		Layout: layout, Toolchain: tc,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 	})
 	t.Cleanup(func() {
