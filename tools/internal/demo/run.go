@@ -23,8 +23,6 @@ import (
 
 	"cloud.google.com/go/storage"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5"
@@ -34,6 +32,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/producer"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/tools/internal/localstack"
 )
 
 // Target is where the demo runs: the stack's endpoints and the queue, bucket,
@@ -122,10 +121,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 
-	client, err := sqsClient(ctx, opts.Target)
-	if err := step("publish", err); err != nil {
-		return nil, err
-	}
+	client := localstack.SQSClient(opts.Target["SQS_ENDPOINT"])
 	p := opts.Plan
 	say("publishing %d events (%d duplicates) with the producer library, and %d bad messages around it",
 		len(p.Valid)+len(p.Duplicates), len(p.Duplicates), len(p.Bad))
@@ -205,22 +201,6 @@ func runCommand(ctx context.Context, bin string, args []string, t Target, logs i
 func tail(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-15):], "\n")
-}
-
-func sqsClient(ctx context.Context, t Target) (*sqs.Client, error) {
-	opts := []func(*config.LoadOptions) error{config.WithRegion(t["AWS_REGION"])}
-	if id := t["AWS_ACCESS_KEY_ID"]; id != "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, t["AWS_SECRET_ACCESS_KEY"], "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
-	}
-	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		if ep := t["SQS_ENDPOINT"]; ep != "" {
-			o.BaseEndpoint = aws.String(ep)
-		}
-	}), nil
 }
 
 // publish sends the valid events and their duplicates through the producer

@@ -33,8 +33,8 @@ const (
 	VisibilityTimeoutSeconds = 30
 )
 
-// sqsClient talks to the SQS emulator with the stack's fixed credentials.
-func sqsClient(endpoint string) *sqs.Client {
+// SQSClient talks to the SQS emulator at endpoint with the stack's fixed region and credentials.
+func SQSClient(endpoint string) *sqs.Client {
 	return sqs.New(sqs.Options{
 		Region:       Region,
 		BaseEndpoint: aws.String(endpoint),
@@ -46,7 +46,7 @@ func sqsClient(endpoint string) *sqs.Client {
 // stack's redrive policy and visibility timeout) on the SQS emulator at endpoint and
 // returns their URLs. Existing queues with the same attributes are fine.
 func CreateQueues(ctx context.Context, endpoint, name string) (queueURL, dlqURL string, err error) {
-	client := sqsClient(endpoint)
+	client := SQSClient(endpoint)
 	dlqName := name + "-dlq"
 	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(dlqName)})
 	if err != nil {
