@@ -27,7 +27,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/producer"
@@ -539,13 +538,9 @@ type Quarantined struct {
 // ReadQuarantine reads every quarantined message under the target's bucket
 // and prefix.
 func ReadQuarantine(ctx context.Context, t Target) ([]Quarantined, error) {
-	var opts []option.ClientOption
-	if host := t["STORAGE_EMULATOR_HOST"]; host != "" {
-		opts = append(opts, option.WithEndpoint(host+"/storage/v1/"), option.WithoutAuthentication(), storage.WithJSONReads())
-	}
-	client, err := storage.NewClient(ctx, opts...)
+	client, err := localstack.StorageClient(ctx, t["STORAGE_EMULATOR_HOST"])
 	if err != nil {
-		return nil, fmt.Errorf("storage client: %w", err)
+		return nil, err
 	}
 	defer client.Close()
 	bucket := client.Bucket(t["GCS_BUCKET"])

@@ -76,13 +76,24 @@ func CreateQueues(ctx context.Context, endpoint, name string) (queueURL, dlqURL 
 	return aws.ToString(q.QueueUrl), aws.ToString(dlq.QueueUrl), nil
 }
 
-// createBucket creates the default bucket on the GCS emulator; an existing one is fine.
-func createBucket(ctx context.Context, endpoint string) error {
+// StorageClient talks to the GCS emulator at endpoint (http://host:port), reading objects
+// through the JSON API, which fake-gcs-server serves whatever host the client names.
+func StorageClient(ctx context.Context, endpoint string) (*storage.Client, error) {
 	client, err := storage.NewClient(ctx,
 		option.WithEndpoint(endpoint+"/storage/v1/"),
-		option.WithoutAuthentication())
+		option.WithoutAuthentication(),
+		storage.WithJSONReads())
 	if err != nil {
-		return fmt.Errorf("GCS client for %s: %w", endpoint, err)
+		return nil, fmt.Errorf("GCS client for %s: %w", endpoint, err)
+	}
+	return client, nil
+}
+
+// createBucket creates the default bucket on the GCS emulator; an existing one is fine.
+func createBucket(ctx context.Context, endpoint string) error {
+	client, err := StorageClient(ctx, endpoint)
+	if err != nil {
+		return err
 	}
 	defer client.Close()
 	if err := client.Bucket(Bucket).Create(ctx, Project, nil); err != nil && !isConflict(err) {
