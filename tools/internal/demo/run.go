@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -502,14 +503,10 @@ func summaryRows(ctx context.Context, conn *pgx.Conn, lt *schema.LogType) ([]Sum
 }
 
 func top(rows []SummaryRow, n int) []SummaryRow {
-	out := append([]SummaryRow(nil), rows...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j].Events > out[i].Events || (out[j].Events == out[i].Events && out[j].Hour.Before(out[i].Hour)) {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
+	out := slices.Clone(rows)
+	slices.SortFunc(out, func(a, b SummaryRow) int {
+		return cmp.Or(cmp.Compare(b.Events, a.Events), a.Hour.Compare(b.Hour))
+	})
 	return out[:min(n, len(out))]
 }
 
