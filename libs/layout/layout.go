@@ -23,6 +23,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ore-masora/pipeline/libs/schema"
 )
 
 // Kind says what an object holds.
@@ -55,6 +57,9 @@ func (k Kind) Extension() string {
 }
 
 const (
+	// DefaultPrefix is the object name prefix inside the bucket that Ore and
+	// Masora use when GCS_PREFIX is not set.
+	DefaultPrefix = "logs"
 	// QuarantineDir is the folder under the prefix that holds quarantined
 	// messages. A log type name cannot start with '_', so it never collides.
 	QuarantineDir = "_quarantine"
@@ -173,8 +178,8 @@ func Parse(prefix, path string) (Object, error) {
 	if parts[0] == QuarantineDir {
 		o.Kind = Quarantine
 	} else {
-		if !validLogType(parts[0]) {
-			return fail("log type %q must be lower case letters, digits and '_', starting with a letter", parts[0])
+		if !schema.ValidName(parts[0]) {
+			return fail("log type %q must be %s", parts[0], schema.NameRule)
 		}
 		o.Kind, o.LogType = Data, parts[0]
 	}
@@ -201,19 +206,6 @@ func Parse(prefix, path string) (Object, error) {
 	}
 	o.Name = name
 	return o, nil
-}
-
-func validLogType(s string) bool {
-	if s == "" || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func validName(s string) bool {

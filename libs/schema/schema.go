@@ -119,6 +119,16 @@ var (
 	filePattern = regexp.MustCompile(`^v([1-9][0-9]*)\.json$`)
 )
 
+// NameRule says in words what ValidName accepts, for error messages.
+const NameRule = "lower case letters, digits and '_', starting with a letter, at most 63 characters"
+
+// ValidName reports whether s is a valid name of a log type, table or field:
+// lower case letters, digits and '_', starting with a letter, at most 63
+// characters (a PostgreSQL identifier that needs no quoting, and a BigQuery
+// column and table name). It is the one rule every part applies to log type
+// names, including the object layout.
+func ValidName(s string) bool { return namePattern.MatchString(s) }
+
 // LoadFS reads definitions laid out as <root>/<log_type>/v<N>.json in fsys.
 func LoadFS(fsys fs.FS, root string) (*Registry, error) {
 	dirs, err := fs.ReadDir(fsys, root)
@@ -202,16 +212,16 @@ const (
 const AttributeLogType = "log_type"
 
 func (lt *LogType) check() error {
-	if !namePattern.MatchString(lt.Name) {
+	if !ValidName(lt.Name) {
 		return fmt.Errorf("log_type %q: must match %s", lt.Name, namePattern)
 	}
-	if !namePattern.MatchString(lt.Table) {
+	if !ValidName(lt.Table) {
 		return fmt.Errorf("table %q: must match %s", lt.Table, namePattern)
 	}
 	lt.index = make(map[string]int, len(lt.Fields))
 	for i, f := range lt.Fields {
 		switch {
-		case !namePattern.MatchString(f.Name):
+		case !ValidName(f.Name):
 			return fmt.Errorf("field %q: name must match %s", f.Name, namePattern)
 		case !f.Type.valid():
 			return fmt.Errorf("field %s: unknown type %q", f.Name, f.Type)

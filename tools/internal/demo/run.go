@@ -541,7 +541,7 @@ func ReadQuarantine(ctx context.Context, t Target) ([]Quarantined, error) {
 	}
 	defer client.Close()
 	bucket := client.Bucket(t["GCS_BUCKET"])
-	prefix := cmp.Or(t["GCS_PREFIX"], "logs")
+	prefix := cmp.Or(t["GCS_PREFIX"], layout.DefaultPrefix)
 	it := bucket.Objects(ctx, &storage.Query{Prefix: layout.LogTypePrefix(prefix, layout.QuarantineDir)})
 	var out []Quarantined
 	for {

@@ -11,12 +11,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
 // Defaults of the optional settings.
 const (
 	DefaultPort            = 8080
-	DefaultGCSPrefix       = "logs"
+	DefaultGCSPrefix       = layout.DefaultPrefix
 	DefaultLookback        = 48 * time.Hour
 	DefaultChunkFiles      = 100
 	DefaultDBMaxConns      = 4
@@ -155,10 +158,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.DatabaseURL == "" {
 		p.fail("DATABASE_URL is required: the reporting Postgres, e.g. postgres://masora@host:5432/reports")
 	}
-	if c.BigQueryDataset != "" && !datasetPattern.MatchString(c.BigQueryDataset) {
+	if c.BigQueryDataset != "" && !warehouse.ValidDataset(c.BigQueryDataset) {
 		p.fail("BIGQUERY_DATASET %q: must be letters, digits and underscores", c.BigQueryDataset)
 	}
-	if c.BigQueryProject != "" && !projectPattern.MatchString(c.BigQueryProject) {
+	if c.BigQueryProject != "" && !warehouse.ValidProject(c.BigQueryProject) {
 		p.fail("BIGQUERY_PROJECT %q: not a project ID", c.BigQueryProject)
 	}
 	for _, u := range []struct{ name, val string }{
@@ -186,10 +189,6 @@ func Load(getenv func(string) string) (*Config, error) {
 }
 
 var (
-	datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
-	// projectPattern accepts project IDs, including domain-scoped ones
-	// (example.com:my-project).
-	projectPattern = regexp.MustCompile(`^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 )
 
 // CheckPipeline reports what is missing to run loads: the BigQuery project

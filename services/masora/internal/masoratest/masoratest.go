@@ -31,7 +31,7 @@ import (
 )
 
 // Prefix is the layout prefix the fixtures use.
-const Prefix = "logs"
+const Prefix = layout.DefaultPrefix
 
 // Postgres is one test's migrated Postgres schema.
 type Postgres struct {

@@ -64,19 +64,29 @@ type Options struct {
 }
 
 var (
-	identPattern   = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	identPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	// projectPattern accepts project IDs, including domain-scoped ones
+	// (example.com:my-project).
 	projectPattern = regexp.MustCompile(`^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 )
+
+// ValidProject reports whether id is a Google Cloud project ID, including a
+// domain-scoped one (example.com:my-project).
+func ValidProject(id string) bool { return projectPattern.MatchString(id) }
+
+// ValidDataset reports whether id is a BigQuery dataset ID: letters, digits
+// and underscores.
+func ValidDataset(id string) bool { return identPattern.MatchString(id) }
 
 // New returns a Warehouse for the latest version of every log type in reg,
 // reading each log type's transform from transforms
 // (<log_type>/transform.sql). It fails if a transform is missing or does
 // not contain SourceTablePlaceholder exactly once.
 func New(client *bigquery.Client, reg *schema.Registry, transforms fs.FS, opts Options) (*Warehouse, error) {
-	if !projectPattern.MatchString(client.Project()) {
+	if !ValidProject(client.Project()) {
 		return nil, fmt.Errorf("BigQuery project %q is not a project ID", client.Project())
 	}
-	if !identPattern.MatchString(opts.Dataset) {
+	if !ValidDataset(opts.Dataset) {
 		return nil, fmt.Errorf("BigQuery dataset %q: want letters, digits and underscores", opts.Dataset)
 	}
 	if opts.CallTimeout <= 0 {

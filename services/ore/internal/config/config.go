@@ -13,6 +13,7 @@ import (
 
 	"github.com/parquet-go/parquet-go/compress"
 
+	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
 )
 
@@ -88,7 +89,7 @@ type variable struct {
 var variables = []variable{
 	{"ORE_MODE", "auto", "lambda, poll, or auto: lambda when AWS_LAMBDA_RUNTIME_API is set, else poll"},
 	{"GCS_BUCKET", "", "bucket the parquet files and quarantine go to (required)"},
-	{"GCS_PREFIX", "logs", "object name prefix inside the bucket"},
+	{"GCS_PREFIX", layout.DefaultPrefix, "object name prefix inside the bucket"},
 	{"STORAGE_EMULATOR_HOST", "", "http://host:port of a GCS emulator; unset for Google Cloud Storage (read by the storage client)"},
 	{"AWS_REGION", "", "AWS region of the queue (required in poll mode; set by Lambda)"},
 	{"SQS_ENDPOINT", "", "SQS endpoint URL; empty for AWS (poll mode)"},
