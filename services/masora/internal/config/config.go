@@ -188,8 +188,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
-var (
-)
+var ()
 
 // CheckPipeline reports what is missing to run loads: the BigQuery project
 // and dataset and the bucket.
