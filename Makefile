@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every Go module of the repository (go.work uses them all).
-MODULES := libs schemas services/ore services/masora tools
+MODULES := libs libs/schema libs/producer libs/testkit schemas services/ore services/masora tools
 
 GO    ?= go
 STACK := $(GO) run ./tools/cmd/stack

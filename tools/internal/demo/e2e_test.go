@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/tools/internal/demo"
 	"github.com/ore-masora/pipeline/tools/internal/localstack"
 )

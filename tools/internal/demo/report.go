@@ -12,14 +12,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ore-masora/pipeline/tools/internal/localstack"
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
 // stackKeys are the variables of .stack/env a demo run needs.
 var stackKeys = []string{
-	"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "SQS_ENDPOINT",
-	"STORAGE_EMULATOR_HOST", "GCS_BUCKET", "BIGQUERY_ENDPOINT", "BIGQUERY_PROJECT",
-	"BIGQUERY_DATASET", "DATABASE_URL",
+	stackenv.KeyAWSRegion, stackenv.KeyAWSAccessKeyID, stackenv.KeyAWSSecretAccessKey, stackenv.KeySQSEndpoint,
+	stackenv.KeyStorageEmulator, stackenv.KeyGCSBucket, stackenv.KeyBigQueryEndpoint, stackenv.KeyBigQueryProject,
+	stackenv.KeyBigQueryDataset, stackenv.KeyDatabaseURL,
 }
 
 // Prepare makes the resources of one demo run on the running stack, all
@@ -33,7 +33,7 @@ func Prepare(ctx context.Context, getenv func(string) string, name string) (Targ
 		}
 		t[k] = v
 	}
-	q, dlq, err := localstack.CreateQueues(ctx, t["SQS_ENDPOINT"], strings.ReplaceAll(name, "_", "-"))
+	q, dlq, err := stackenv.CreateQueues(ctx, stackenv.SQSClient(t["SQS_ENDPOINT"]), strings.ReplaceAll(name, "_", "-"), stackenv.QueueOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -31,8 +30,9 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/producer"
+	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/tools/internal/localstack"
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
 // Target is where the demo runs: the stack's endpoints and the queue, bucket,
@@ -61,7 +61,7 @@ type Options struct {
 // Result is what the demo observed.
 type Result struct {
 	// Quarantine holds every message Ore quarantined.
-	Quarantine []Quarantined
+	Quarantine []quarantine.Record
 	// FirstRun and SecondRun are Masora's /run answers.
 	FirstRun, SecondRun []RunOutcome
 	// Report is read back from Postgres after the first run.
@@ -121,7 +121,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 
-	client := localstack.SQSClient(opts.Target["SQS_ENDPOINT"])
+	client := stackenv.SQSClient(opts.Target["SQS_ENDPOINT"])
 	p := opts.Plan
 	say("publishing %d events (%d duplicates) with the producer library, and %d bad messages around it",
 		len(p.Valid)+len(p.Duplicates), len(p.Duplicates), len(p.Bad))
@@ -510,32 +510,10 @@ func top(rows []SummaryRow, n int) []SummaryRow {
 	return out[:min(n, len(out))]
 }
 
-// scanLines calls fn for each line of r.
-func scanLines(r io.Reader, fn func([]byte) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 8*1024*1024)
-	for sc.Scan() {
-		if err := fn(sc.Bytes()); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
-}
-
-// Quarantined is one line of a quarantine object, as Ore writes it.
-type Quarantined struct {
-	MessageID string `json:"message_id"`
-	LogType   string `json:"log_type"`
-	Reason    string `json:"reason"`
-	Body      string `json:"body"`
-	// Object is the quarantine object the line was read from.
-	Object string `json:"-"`
-}
-
 // ReadQuarantine reads every quarantined message under the target's bucket
 // and prefix.
-func ReadQuarantine(ctx context.Context, t Target) ([]Quarantined, error) {
-	client, err := localstack.StorageClient(ctx, t["STORAGE_EMULATOR_HOST"])
+func ReadQuarantine(ctx context.Context, t Target) ([]quarantine.Record, error) {
+	client, err := stackenv.StorageClient(ctx, t["STORAGE_EMULATOR_HOST"])
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +521,7 @@ func ReadQuarantine(ctx context.Context, t Target) ([]Quarantined, error) {
 	bucket := client.Bucket(t["GCS_BUCKET"])
 	prefix := cmp.Or(t["GCS_PREFIX"], layout.DefaultPrefix)
 	it := bucket.Objects(ctx, &storage.Query{Prefix: layout.LogTypePrefix(prefix, layout.QuarantineDir)})
-	var out []Quarantined
+	var out []quarantine.Record
 	for {
 		attrs, err := it.Next()
 		if errors.Is(err, iterator.Done) {
@@ -559,15 +537,13 @@ func ReadQuarantine(ctx context.Context, t Target) ([]Quarantined, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", attrs.Name, err)
 		}
-		err = scanLines(r, func(line []byte) error {
-			var q Quarantined
-			if err := json.Unmarshal(line, &q); err != nil {
-				return fmt.Errorf("%s: bad line: %w", attrs.Name, err)
-			}
-			q.Object = attrs.Name
+		err = quarantine.Decode(r, func(q quarantine.Record) error {
 			out = append(out, q)
 			return nil
 		})
+		if err != nil {
+			err = fmt.Errorf("%s: %w", attrs.Name, err)
+		}
 		r.Close()
 		if err != nil {
 			return nil, err

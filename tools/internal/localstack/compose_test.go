@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ore-masora/pipeline/libs/composetest"
+	"github.com/ore-masora/pipeline/libs/testkit/composetest"
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
 // TestComposeMatchesLocalStack checks that docker-compose.yml creates the
@@ -20,19 +21,19 @@ func TestComposeMatchesLocalStack(t *testing.T) {
 	f := composetest.Load(t)
 	ore, masora := f.Service(t, "ore"), f.Service(t, "masora")
 
-	if got := ore.Environment["SQS_QUEUE_URL"]; !strings.HasSuffix(got, "/"+QueueName) {
-		t.Errorf("compose's ore consumes %s, want the queue %s", got, QueueName)
+	if got := ore.Environment["SQS_QUEUE_URL"]; !strings.HasSuffix(got, "/"+stackenv.QueueName) {
+		t.Errorf("compose's ore consumes %s, want the queue %s", got, stackenv.QueueName)
 	}
 	for svc, env := range map[string]map[string]string{"ore": ore.Environment, "masora": masora.Environment} {
-		if env["GCS_BUCKET"] != Bucket {
-			t.Errorf("compose's %s uses bucket %q, want %q", svc, env["GCS_BUCKET"], Bucket)
+		if env["GCS_BUCKET"] != stackenv.Bucket {
+			t.Errorf("compose's %s uses bucket %q, want %q", svc, env["GCS_BUCKET"], stackenv.Bucket)
 		}
 	}
-	if masora.Environment["BIGQUERY_PROJECT"] != Project || masora.Environment["BIGQUERY_DATASET"] != Dataset {
-		t.Errorf("compose's masora uses %s.%s, want %s.%s", masora.Environment["BIGQUERY_PROJECT"], masora.Environment["BIGQUERY_DATASET"], Project, Dataset)
+	if masora.Environment["BIGQUERY_PROJECT"] != stackenv.Project || masora.Environment["BIGQUERY_DATASET"] != stackenv.Dataset {
+		t.Errorf("compose's masora uses %s.%s, want %s.%s", masora.Environment["BIGQUERY_PROJECT"], masora.Environment["BIGQUERY_DATASET"], stackenv.Project, stackenv.Dataset)
 	}
 	bq := f.Service(t, "bigquery")
-	for _, want := range []string{"--project=" + Project, "--dataset=" + Dataset} {
+	for _, want := range []string{"--project=" + stackenv.Project, "--dataset=" + stackenv.Dataset} {
 		if !slices.Contains(bq.Command, want) {
 			t.Errorf("compose's bigquery command %v lacks %s", bq.Command, want)
 		}
@@ -64,17 +65,17 @@ func TestComposeMatchesLocalStack(t *testing.T) {
 	for _, q := range init.Queues {
 		queues[q.Name] = q.Attributes
 	}
-	if _, ok := queues[DLQName]; !ok {
-		t.Errorf("fauxqs-init.json does not create the DLQ %s", DLQName)
+	if _, ok := queues[stackenv.DLQName]; !ok {
+		t.Errorf("fauxqs-init.json does not create the DLQ %s", stackenv.DLQName)
 	}
 	var redrive struct {
 		Target   string `json:"deadLetterTargetArn"`
 		MaxCount string `json:"maxReceiveCount"`
 	}
-	if err := json.Unmarshal([]byte(queues[QueueName]["RedrivePolicy"]), &redrive); err != nil {
-		t.Fatalf("fauxqs-init.json: queue %s has no valid RedrivePolicy: %v", QueueName, err)
+	if err := json.Unmarshal([]byte(queues[stackenv.QueueName]["RedrivePolicy"]), &redrive); err != nil {
+		t.Fatalf("fauxqs-init.json: queue %s has no valid RedrivePolicy: %v", stackenv.QueueName, err)
 	}
-	if !strings.HasSuffix(redrive.Target, ":"+DLQName) || redrive.MaxCount != strconv.Itoa(MaxReceiveCount) {
-		t.Errorf("fauxqs-init.json redrive %+v, want to %s after %d receives as the local stack does", redrive, DLQName, MaxReceiveCount)
+	if !strings.HasSuffix(redrive.Target, ":"+stackenv.DLQName) || redrive.MaxCount != strconv.Itoa(stackenv.DefaultMaxReceiveCount) {
+		t.Errorf("fauxqs-init.json redrive %+v, want to %s after %d receives as the local stack does", redrive, stackenv.DLQName, stackenv.DefaultMaxReceiveCount)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
 // checkSQS asks the SQS emulator to list queues (AWS JSON protocol).
@@ -23,7 +25,7 @@ func checkSQS(ctx context.Context, endpoint string) error {
 
 // checkGCS lists buckets on the GCS emulator.
 func checkGCS(ctx context.Context, endpoint string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/storage/v1/b?project="+Project, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/storage/v1/b?project="+stackenv.Project, nil)
 	if err != nil {
 		return err
 	}
@@ -32,7 +34,7 @@ func checkGCS(ctx context.Context, endpoint string) error {
 
 // checkBigQuery lists the datasets of the emulator's project.
 func checkBigQuery(ctx context.Context, endpoint string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/bigquery/v2/projects/"+Project+"/datasets", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/bigquery/v2/projects/"+stackenv.Project+"/datasets", nil)
 	if err != nil {
 		return err
 	}

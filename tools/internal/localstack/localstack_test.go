@@ -1,7 +1,6 @@
 package localstack
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,40 +11,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-func TestFormatEnvIsShellSourceable(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh")
-	}
-	vars := []Var{
-		{"PLAIN", "http://127.0.0.1:4566"},
-		{"QUERY", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"},
-		{"AMP", "postgres://u:p@h/db?a=1&b=2"},
-		{"QUOTE", "it's $HOME `x` \"y\""},
-		{"EMPTY", ""},
-		{"SPACE", "/path with space/bin"},
-	}
-	var buf bytes.Buffer
-	if err := FormatEnv(&buf, vars); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "env")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vars {
-		// Print the variable named by $2 after sourcing the file named by $1.
-		out, err := exec.Command(sh, "-c", `. "$1"; eval "printf %s \"\${$2}\""`, "sh", path, v.Key).Output()
-		if err != nil {
-			t.Fatalf("source env file: %v\n%s", err, buf.String())
-		}
-		if got := string(out); got != v.Value {
-			t.Errorf("%s: sourced value %q, want %q (line: %s)", v.Key, got, v.Value, v.Key+"="+shellQuote(v.Value))
-		}
-	}
-}
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
+)
 
 func TestNewLayout(t *testing.T) {
 	root := t.TempDir()
@@ -91,7 +59,7 @@ func TestStateRoundTrip(t *testing.T) {
 			{Name: SQS, PID: 10, Match: "server.mjs", Port: 1, URL: "http://127.0.0.1:1", Log: "/l/sqs.log"},
 			{Name: Postgres, External: true, URL: "postgres://x", Port: 5432},
 		},
-		Env: []Var{{"A", "1"}},
+		Env: []stackenv.Var{{Key: "A", Value: "1"}},
 	}
 	if err := writeState(path, want); err != nil {
 		t.Fatal(err)

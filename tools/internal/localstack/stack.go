@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 	"github.com/ore-masora/pipeline/tools/internal/provision"
 )
 
@@ -79,7 +80,7 @@ func (s *Stack) lock() (unlock func(), err error) {
 // Up makes sure the stack runs and returns its env vars. If a recorded stack is running and
 // healthy it starts nothing (started is false). If part of a recorded stack has died, it stops
 // the rest and starts afresh.
-func (s *Stack) Up(ctx context.Context) (vars []Var, started bool, err error) {
+func (s *Stack) Up(ctx context.Context) (vars []stackenv.Var, started bool, err error) {
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, false, err
@@ -95,7 +96,7 @@ func (s *Stack) Up(ctx context.Context) (vars []Var, started bool, err error) {
 		problems := s.inspect(ctx, st)
 		if len(problems) == 0 {
 			s.log.Info("stack already running and healthy; starting nothing", "state", s.opts.Layout.StatePath())
-			if err := writeEnvFile(s.opts.Layout.EnvPath(), st.Env); err != nil {
+			if err := stackenv.Write(s.opts.Layout.EnvPath(), st.Env); err != nil {
 				return nil, false, fmt.Errorf("write %s: %w", s.opts.Layout.EnvPath(), err)
 			}
 			return st.Env, false, nil
@@ -152,7 +153,7 @@ func checkOnce(ctx context.Context, c Component) error {
 
 // start starts every component, waits for each, creates the default resources and writes the
 // state and env files. On failure it stops whatever it started.
-func (s *Stack) start(ctx context.Context) (vars []Var, err error) {
+func (s *Stack) start(ctx context.Context) (vars []stackenv.Var, err error) {
 	l := s.opts.Layout
 	if err := s.checkToolchain(); err != nil {
 		return nil, err
@@ -222,7 +223,7 @@ func (s *Stack) start(ctx context.Context) (vars []Var, err error) {
 	bqURL := fmt.Sprintf("http://127.0.0.1:%d", bqPort)
 	if err := launch(procSpec{
 		name: BigQuery, path: s.opts.BigQuery,
-		args: []string{"--project=" + Project, "--host=127.0.0.1",
+		args: []string{"--project=" + stackenv.Project, "--host=127.0.0.1",
 			"--port=" + strconv.Itoa(bqPort), "--grpc-port=" + strconv.Itoa(bqGRPCPort)},
 		env: []string{"STORAGE_EMULATOR_HOST=" + gcsURL},
 		dir: l.Dir, log: logPath(BigQuery),
@@ -261,38 +262,43 @@ func (s *Stack) start(ctx context.Context) (vars []Var, err error) {
 	// Default resources, through the real SDKs.
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	queueURL, dlqURL, err := CreateQueues(rctx, sqsURL, QueueName)
+	queueURL, dlqURL, err := stackenv.CreateQueues(rctx, stackenv.SQSClient(sqsURL), stackenv.QueueName, stackenv.QueueOptions{})
 	if err != nil {
 		return nil, err
 	}
-	if err := createBucket(rctx, gcsURL); err != nil {
+	gcs, err := stackenv.StorageClient(rctx, gcsURL)
+	if err != nil {
 		return nil, err
 	}
-	if err := createDataset(rctx, bqURL); err != nil {
+	defer gcs.Close()
+	if err := stackenv.CreateBucket(rctx, gcs, stackenv.Project, stackenv.Bucket); err != nil {
 		return nil, err
 	}
-	s.log.Info("created default resources", "queue", QueueName, "dlq", DLQName, "bucket", Bucket, "dataset", Project+"."+Dataset)
+	if err := stackenv.CreateDataset(rctx, bqURL, stackenv.Project, stackenv.Dataset); err != nil {
+		return nil, err
+	}
+	s.log.Info("created default resources", "queue", stackenv.QueueName, "dlq", stackenv.DLQName, "bucket", stackenv.Bucket,
+		"dataset", stackenv.Project+"."+stackenv.Dataset)
 
-	st.Env = []Var{
-		{KeyAWSRegion, Region},
-		{KeyAWSAccessKeyID, AccessKeyID},
-		{KeyAWSSecretAccessKey, SecretAccessKey},
-		{KeySQSEndpoint, sqsURL},
-		{KeyAWSEndpointURLSQS, sqsURL},
-		{KeySQSQueueURL, queueURL},
-		{KeySQSDLQURL, dlqURL},
-		{KeyStorageEmulator, gcsURL},
-		{KeyGCSBucket, Bucket},
-		{KeyBigQueryEndpoint, bqURL},
-		{KeyBigQueryProject, Project},
-		{KeyBigQueryDataset, Dataset},
-		{KeyDatabaseURL, st.component(Postgres).URL},
-		{KeyLambdaRIEBin, s.opts.LambdaRIE},
-	}
+	st.Env = stackenv.Env{
+		AWSRegion:           stackenv.Region,
+		AWSAccessKeyID:      stackenv.AccessKeyID,
+		AWSSecretAccessKey:  stackenv.SecretAccessKey,
+		SQSEndpoint:         sqsURL,
+		SQSQueueURL:         queueURL,
+		SQSDLQURL:           dlqURL,
+		StorageEmulatorHost: gcsURL,
+		GCSBucket:           stackenv.Bucket,
+		BigQueryEndpoint:    bqURL,
+		BigQueryProject:     stackenv.Project,
+		BigQueryDataset:     stackenv.Dataset,
+		DatabaseURL:         st.component(Postgres).URL,
+		LambdaRIEBin:        s.opts.LambdaRIE,
+	}.Vars()
 	if err := save(); err != nil {
 		return nil, err
 	}
-	if err := writeEnvFile(l.EnvPath(), st.Env); err != nil {
+	if err := stackenv.Write(l.EnvPath(), st.Env); err != nil {
 		return nil, fmt.Errorf("write %s: %w", l.EnvPath(), err)
 	}
 	return st.Env, nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 	"github.com/ore-masora/pipeline/tools/internal/localstack"
 	"github.com/ore-masora/pipeline/tools/internal/provision"
 )
@@ -67,9 +68,9 @@ func TestLifecycle(t *testing.T) {
 	for _, v := range vars {
 		env[v.Key] = v.Value
 	}
-	for _, k := range []string{localstack.KeyAWSRegion, localstack.KeySQSEndpoint, localstack.KeySQSQueueURL,
-		localstack.KeySQSDLQURL, localstack.KeyStorageEmulator, localstack.KeyGCSBucket, localstack.KeyBigQueryEndpoint,
-		localstack.KeyBigQueryProject, localstack.KeyBigQueryDataset, localstack.KeyDatabaseURL, localstack.KeyLambdaRIEBin} {
+	for _, k := range []string{stackenv.KeyAWSRegion, stackenv.KeySQSEndpoint, stackenv.KeySQSQueueURL,
+		stackenv.KeySQSDLQURL, stackenv.KeyStorageEmulator, stackenv.KeyGCSBucket, stackenv.KeyBigQueryEndpoint,
+		stackenv.KeyBigQueryProject, stackenv.KeyBigQueryDataset, stackenv.KeyDatabaseURL, stackenv.KeyLambdaRIEBin} {
 		if env[k] == "" {
 			t.Errorf("env lacks %s", k)
 		}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
 // Component names.
@@ -40,9 +42,9 @@ type Component struct {
 
 // State is the content of state.json.
 type State struct {
-	StartedAt  time.Time   `json:"started_at"`
-	Components []Component `json:"components"`
-	Env        []Var       `json:"env,omitempty"`
+	StartedAt  time.Time      `json:"started_at"`
+	Components []Component    `json:"components"`
+	Env        []stackenv.Var `json:"env,omitempty"`
 }
 
 func (s *State) component(name string) *Component {

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/ore-masora/pipeline/libs/logjson"
-	"github.com/ore-masora/pipeline/libs/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 	"github.com/ore-masora/pipeline/services/masora/internal/server"
 )

@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/masora/internal/cli"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 )

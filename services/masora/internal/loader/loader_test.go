@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"

@@ -23,10 +23,10 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
-	"github.com/ore-masora/pipeline/libs/reportdb"
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/schemas"
+	"github.com/ore-masora/pipeline/services/masora/internal/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 

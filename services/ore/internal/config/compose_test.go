@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"testing"
 
-	"github.com/ore-masora/pipeline/libs/composetest"
+	"github.com/ore-masora/pipeline/libs/testkit/composetest"
 )
 
 // sdkVariables are read by the AWS and Google SDKs, not by Load.

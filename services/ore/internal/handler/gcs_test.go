@@ -19,9 +19,9 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/ore-masora/pipeline/libs/layout"
-	"github.com/ore-masora/pipeline/libs/parquetrow/parquetrowtest"
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/libs/testkit/parquetrowtest"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler/handlertest"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore/gcsstore"

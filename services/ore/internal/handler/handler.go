@@ -8,15 +8,12 @@ package handler
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -24,6 +21,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
+	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/ore/internal/metrics"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore"
@@ -322,48 +320,25 @@ func (h *Handler) groupFailed(res groupResult, indexes []int, err error) groupRe
 	return res
 }
 
-// QuarantineRecord is one line of a quarantine object.
-type QuarantineRecord struct {
-	MessageID string `json:"message_id"`
-	// LogType is the log type the message claimed, if any.
-	LogType string `json:"log_type,omitempty"`
-	// Reason says why the message was not written to a parquet file.
-	Reason     string    `json:"reason"`
-	ReceivedAt time.Time `json:"received_at"`
-	// Attributes are the message attributes with a string value.
-	Attributes map[string]string `json:"attributes,omitempty"`
-	// Body is the original body when it is valid UTF-8 ...
-	Body string `json:"body,omitempty"`
-	// ... and BodyBase64 the original body bytes otherwise.
-	BodyBase64 string `json:"body_base64,omitempty"`
-	// WriterVersion is the Ore build that quarantined the message.
-	WriterVersion string `json:"writer_version"`
-}
-
 // quarantine writes the bad messages, with their reasons and original
 // bodies, into one JSON lines object. It returns the object's size and, if
 // the upload failed, the indexes to retry.
 func (h *Handler) quarantine(ctx context.Context, recs []events.SQSMessage, bad []badMessage, receivedAt time.Time) (int, []int) {
 	slices.SortFunc(bad, func(a, b badMessage) int { return a.index - b.index })
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	enc := quarantine.NewEncoder(&buf)
 	ids := make([]string, len(bad))
 	indexes := make([]int, len(bad))
 	for k, b := range bad {
 		m := &recs[b.index]
-		rec := QuarantineRecord{
+		rec := quarantine.Record{
 			MessageID:     m.MessageId,
 			LogType:       b.logType,
 			Reason:        b.reason,
 			ReceivedAt:    receivedAt,
 			WriterVersion: h.opts.WriterVersion,
 		}
-		if utf8.ValidString(m.Body) {
-			rec.Body = m.Body
-		} else {
-			rec.BodyBase64 = base64.StdEncoding.EncodeToString([]byte(m.Body))
-		}
+		rec.SetBody(m.Body)
 		for name, a := range m.MessageAttributes {
 			if a.StringValue != nil {
 				if rec.Attributes == nil {
@@ -373,8 +348,10 @@ func (h *Handler) quarantine(ctx context.Context, recs []events.SQSMessage, bad 
 			}
 		}
 		if err := enc.Encode(&rec); err != nil {
-			// Only unencodable values fail, and a record has none.
-			panic(fmt.Sprintf("handler: encode quarantine record: %v", err))
+			// Only unencodable values fail, and a record has none; retry
+			// rather than lose the message.
+			h.opts.Logger.ErrorContext(ctx, "encoding a quarantine record failed; the bad messages will be retried", "error", err)
+			return 0, allIndexes(bad)
 		}
 		ids[k] = m.MessageId
 		indexes[k] = b.index
@@ -394,6 +371,14 @@ func (h *Handler) quarantine(ctx context.Context, recs []events.SQSMessage, bad 
 		return 0, nil
 	}
 	return buf.Len(), nil
+}
+
+func allIndexes(bad []badMessage) []int {
+	out := make([]int, len(bad))
+	for i, b := range bad {
+		out[i] = b.index
+	}
+	return out
 }
 
 // response lists the failed messages' ids once each, in batch order. Only

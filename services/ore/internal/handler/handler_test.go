@@ -18,8 +18,9 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
-	"github.com/ore-masora/pipeline/libs/parquetrow/parquetrowtest"
+	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/testkit/parquetrowtest"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler/handlertest"
 	"github.com/ore-masora/pipeline/services/ore/internal/metrics"
@@ -210,7 +211,7 @@ func failUnder(p string) func(string) error {
 // checkQuarantine checks that exactly the wanted messages are in one
 // quarantine object named after their ids, each with its reason and
 // original body.
-func checkQuarantine(t *testing.T, batch []events.SQSMessage, want []bad, got map[string][]handler.QuarantineRecord) {
+func checkQuarantine(t *testing.T, batch []events.SQSMessage, want []bad, got map[string][]quarantine.Record) {
 	t.Helper()
 	if len(want) == 0 {
 		if len(got) != 0 {

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler/handlertest"
 	"github.com/ore-masora/pipeline/services/ore/internal/memsample"

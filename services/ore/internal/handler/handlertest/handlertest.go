@@ -3,9 +3,7 @@
 package handlertest
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -14,9 +12,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/ore-masora/pipeline/libs/layout"
-	"github.com/ore-masora/pipeline/libs/parquetrow/parquetrowtest"
+	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/services/ore/internal/handler"
+	"github.com/ore-masora/pipeline/libs/testkit/parquetrowtest"
 )
 
 var (
@@ -79,7 +77,7 @@ type Outcome struct {
 	// Files maps object paths to the sorted message ids of their rows.
 	Files map[string][]string
 	// Quarantine holds every quarantine record, by object path.
-	Quarantine map[string][]handler.QuarantineRecord
+	Quarantine map[string][]quarantine.Record
 }
 
 // ReadOutcome reads the objects whose paths and contents are given, checking
@@ -88,7 +86,7 @@ type Outcome struct {
 func ReadOutcome(t testing.TB, prefix string, objects map[string][]byte) Outcome {
 	t.Helper()
 	reg := schema.MustLoad()
-	out := Outcome{Files: map[string][]string{}, Quarantine: map[string][]handler.QuarantineRecord{}}
+	out := Outcome{Files: map[string][]string{}, Quarantine: map[string][]quarantine.Record{}}
 	for path, data := range objects {
 		obj, err := layout.Parse(prefix, path)
 		if err != nil {
@@ -110,18 +108,11 @@ func ReadOutcome(t testing.TB, prefix string, objects map[string][]byte) Outcome
 			}
 			out.Files[path] = ids
 		case layout.Quarantine:
-			sc := bufio.NewScanner(bytes.NewReader(data))
-			sc.Buffer(nil, 4*schema.MaxBodyBytes)
-			for sc.Scan() {
-				var r handler.QuarantineRecord
-				dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-				dec.DisallowUnknownFields()
-				if err := dec.Decode(&r); err != nil {
-					t.Fatalf("handlertest: quarantine line of %s: %v", path, err)
-				}
+			err := quarantine.Decode(bytes.NewReader(data), func(r quarantine.Record) error {
 				out.Quarantine[path] = append(out.Quarantine[path], r)
-			}
-			if err := sc.Err(); err != nil {
+				return nil
+			})
+			if err != nil {
 				t.Fatalf("handlertest: read %s: %v", path, err)
 			}
 		}

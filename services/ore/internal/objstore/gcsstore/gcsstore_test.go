@@ -7,7 +7,7 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore/gcsstore"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore/objstoretest"

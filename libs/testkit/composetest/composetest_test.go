@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ore-masora/pipeline/libs/composetest"
+	"github.com/ore-masora/pipeline/libs/testkit/composetest"
 )
 
 func TestParseResolvesAnchorsAndDefaults(t *testing.T) {

@@ -21,46 +21,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func TestParseEnv(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want map[string]string
-	}{
-		{
-			name: "plain, comments and blanks",
-			in:   "# comment\n\nA=1\nB=http://127.0.0.1:9/x?y=z\n",
-			want: map[string]string{"A": "1", "B": "http://127.0.0.1:9/x?y=z"},
-		},
-		{
-			name: "single-quoted as the stack writes it",
-			in:   `DATABASE_URL='postgres://u:p&q@h/db?a=1&b=2'` + "\n" + `X='it'\''s'` + "\n",
-			want: map[string]string{"DATABASE_URL": "postgres://u:p&q@h/db?a=1&b=2", "X": "it's"},
-		},
-		{
-			name: "export prefix and empty value",
-			in:   "export A=1\nB=\n",
-			want: map[string]string{"A": "1", "B": ""},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseEnv([]byte(tt.in))
-			if err != nil {
-				t.Fatalf("parseEnv: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("parseEnv (-want +got):\n%s", diff)
-			}
-		})
-	}
-	for _, bad := range []string{"NOEQUALS\n", "A='open\n", "=1\n"} {
-		if _, err := parseEnv([]byte(bad)); err == nil {
-			t.Errorf("parseEnv(%q): no error", bad)
-		}
-	}
-}
-
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*[a-z0-9]$`)
 
 func TestUniqueName(t *testing.T) {

@@ -1,4 +1,8 @@
-package parquetrow_test
+// The parquet row format of libs/parquetrow, read back with an independent
+// reader (Arrow). These tests live here, beside that reader, so that the libs
+// module needs neither Arrow nor this test-support module.
+
+package parquetrowtest_test
 
 import (
 	"bytes"
@@ -12,8 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ore-masora/pipeline/libs/parquetrow"
-	"github.com/ore-masora/pipeline/libs/parquetrow/parquetrowtest"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/testkit/parquetrowtest"
 )
 
 // probeDef is a log type using every field type, required and optional.

@@ -1,9 +1,10 @@
-package producer_test
+package producerit_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/producer"
 	"github.com/ore-masora/pipeline/libs/schema"
-	"github.com/ore-masora/pipeline/libs/stacktest"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 )
 
 // documentedClient builds the SQS client the way the package doc tells
@@ -224,4 +225,22 @@ func newQueue(t *testing.T, env stacktest.Env, attrs map[string]string) string {
 		}
 	})
 	return aws.ToString(out.QueueUrl)
+}
+
+// eventID returns a fixed, valid UUID for event n.
+func eventID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+
+// userAction returns a valid user_action event whose attributes.pad holds
+// padding bytes, to control the body size.
+func userAction(n, padding int) producer.Event {
+	return producer.Event{LogType: "user_action", Body: json.RawMessage(fmt.Sprintf(
+		`{"event_id":%q,"occurred_at":"2025-11-26T10:00:00+01:00","source":"web-frontend","action":"added_to_cart","channel":"web","user_id":"u%d","attributes":{"pad":%q}}`,
+		eventID(n), n, strings.Repeat("x", padding)))}
+}
+
+// sellerAction returns a valid seller_action event.
+func sellerAction(n int) producer.Event {
+	return producer.Event{LogType: "seller_action", Body: json.RawMessage(fmt.Sprintf(
+		`{"event_id":%q,"occurred_at":"2025-11-26T09:00:00Z","source":"seller-dashboard","action":"package_status_updated","seller_id":"s%d","package_id":"p%d","old_status":"packed","new_status":"shipped"}`,
+		eventID(n), n, n))}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
+
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
 // cleanupTimeout bounds each cleanup; cleanups run after the test's context is cancelled.
@@ -81,22 +81,17 @@ func SQSClient(t testing.TB, env Env) *sqs.Client {
 }
 
 // QueueOption changes a queue that NewQueue creates.
-type QueueOption func(*queueConfig)
-
-type queueConfig struct {
-	maxReceiveCount   int
-	visibilityTimeout time.Duration
-}
+type QueueOption func(*stackenv.QueueOptions)
 
 // MaxReceiveCount sets how often a message is received before it moves to the DLQ (default 3).
 func MaxReceiveCount(n int) QueueOption {
-	return func(c *queueConfig) { c.maxReceiveCount = n }
+	return func(o *stackenv.QueueOptions) { o.MaxReceiveCount = n }
 }
 
 // VisibilityTimeout sets the queue's visibility timeout, in whole seconds (default 30s).
 // Keep it at 3s or more: shorter ones collide with long polls on the emulator.
 func VisibilityTimeout(d time.Duration) QueueOption {
-	return func(c *queueConfig) { c.visibilityTimeout = d }
+	return func(o *stackenv.QueueOptions) { o.VisibilityTimeout = d }
 }
 
 // NewQueue creates a queue and its dead-letter queue for the calling test, with a redrive
@@ -104,46 +99,18 @@ func VisibilityTimeout(d time.Duration) QueueOption {
 // test ends.
 func NewQueue(t testing.TB, env Env, opts ...QueueOption) (queueURL, dlqURL string) {
 	t.Helper()
-	cfg := queueConfig{maxReceiveCount: 3, visibilityTimeout: 30 * time.Second}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.maxReceiveCount < 1 {
-		t.Fatalf("stacktest: MaxReceiveCount(%d): want at least 1", cfg.maxReceiveCount)
+	var o stackenv.QueueOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	client := SQSClient(t, env)
-	ctx := t.Context()
-	name := UniqueName(t, "q")
-
-	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "_dlq")})
+	queueURL, dlqURL, err := stackenv.CreateQueues(t.Context(), client, UniqueName(t, "q"), o)
+	if dlqURL != "" {
+		t.Cleanup(func() { deleteQueue(t, client, dlqURL) })
+	}
 	if err != nil {
-		t.Fatalf("stacktest: create SQS queue %s_dlq: %v", name, err)
+		t.Fatalf("stacktest: %v", err)
 	}
-	dlqURL = aws.ToString(dlq.QueueUrl)
-	t.Cleanup(func() { deleteQueue(t, client, dlqURL) })
-
-	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       dlq.QueueUrl,
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
-		t.Fatalf("stacktest: get ARN of SQS queue %s: %v", dlqURL, err)
-	}
-	arn := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
-	if arn == "" {
-		t.Fatalf("stacktest: SQS queue %s has no QueueArn", dlqURL)
-	}
-	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(name),
-		Attributes: map[string]string{
-			string(sqstypes.QueueAttributeNameRedrivePolicy):     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, arn, cfg.maxReceiveCount),
-			string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(cfg.visibilityTimeout / time.Second)),
-		},
-	})
-	if err != nil {
-		t.Fatalf("stacktest: create SQS queue %s: %v", name, err)
-	}
-	queueURL = aws.ToString(q.QueueUrl)
 	t.Cleanup(func() { deleteQueue(t, client, queueURL) })
 	return queueURL, dlqURL
 }
@@ -165,11 +132,9 @@ func StorageClient(t testing.TB, env Env) *storage.Client {
 	if env.StorageEmulatorHost == "" {
 		t.Fatalf("stacktest: no STORAGE_EMULATOR_HOST in %s", env.Path)
 	}
-	client, err := storage.NewClient(t.Context(),
-		option.WithEndpoint(strings.TrimRight(env.StorageEmulatorHost, "/")+"/storage/v1/"),
-		option.WithoutAuthentication())
+	client, err := stackenv.StorageClient(t.Context(), env.StorageEmulatorHost)
 	if err != nil {
-		t.Fatalf("stacktest: GCS client for %s: %v", env.StorageEmulatorHost, err)
+		t.Fatalf("stacktest: %v", err)
 	}
 	t.Cleanup(func() { client.Close() })
 	return client
@@ -181,8 +146,8 @@ func NewBucket(t testing.TB, env Env) string {
 	t.Helper()
 	client := StorageClient(t, env)
 	name := UniqueName(t, "b")
-	if err := client.Bucket(name).Create(t.Context(), env.BigQueryProject, nil); err != nil {
-		t.Fatalf("stacktest: create GCS bucket %s: %v", name, err)
+	if err := stackenv.CreateBucket(t.Context(), client, env.BigQueryProject, name); err != nil {
+		t.Fatalf("stacktest: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
