@@ -125,4 +125,3 @@ func goOutput(ctx context.Context, dir string, env []string, args ...string) ([]
 	}
 	return out, nil
 }
-
