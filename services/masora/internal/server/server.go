@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,20 +95,20 @@ func (s *server) route(name string, h handlerFunc) http.Handler {
 
 // Status maps an error to its HTTP status: the one place that does.
 func Status(err error) int {
-	switch {
-	case errors.Is(err, fault.ErrUnauthenticated):
+	switch fault.Kind(err) {
+	case fault.ErrUnauthenticated:
 		return http.StatusUnauthorized
-	case errors.Is(err, fault.ErrForbidden):
+	case fault.ErrForbidden:
 		return http.StatusForbidden
-	case errors.Is(err, fault.ErrInvalid):
+	case fault.ErrInvalid:
 		return http.StatusBadRequest
-	case errors.Is(err, fault.ErrNotFound):
+	case fault.ErrNotFound:
 		return http.StatusNotFound
-	case errors.Is(err, fault.ErrBusy):
+	case fault.ErrBusy:
 		return http.StatusConflict
-	case errors.Is(err, fault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case fault.ErrUnavailable:
 		return http.StatusServiceUnavailable
-	case errors.Is(err, fault.ErrBadObject):
+	case fault.ErrBadObject:
 		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
@@ -243,11 +242,11 @@ func (s *server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("%w: run id %q is not a number", fault.ErrInvalid, r.PathValue("id"))
 	}
-	run, err := s.d.Loader.GetRun(r.Context(), id)
+	rec, err := s.d.Loader.GetRun(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, run)
+	writeJSON(w, http.StatusOK, rec)
 	return nil
 }
 
