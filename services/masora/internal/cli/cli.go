@@ -23,6 +23,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 )
 
@@ -301,12 +302,12 @@ func status(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, lo
 	if err != nil {
 		return fmt.Errorf("read migration version of %s: %w", config.RedactURL(cfg.DatabaseURL), err)
 	}
-	db, closeDB, err := openLoader(ctx, cfg)
+	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	runs, err := db.Runs(ctx, logType, limit)
+	defer pool.Close()
+	runs, err := ledger.New(pool).Runs(ctx, logType, limit)
 	if err != nil {
 		return err
 	}
