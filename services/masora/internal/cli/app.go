@@ -17,6 +17,7 @@ import (
 	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
@@ -30,6 +31,7 @@ type app struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	ledger  *ledger.Ledger
 	loader  *loader.Loader
 	bucket  *source.Bucket
 	wh      *warehouse.Warehouse
@@ -47,11 +49,11 @@ func (a *app) close() {
 // does not say (connect_timeout).
 const defaultConnectTimeout = 10 * time.Second
 
-// openLoader connects the Postgres pool and returns the loader over it.
-func openLoader(ctx context.Context, cfg *config.Config) (*loader.Loader, func(), error) {
+// openPool connects the reporting Postgres's pool.
+func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	pcfg.MaxConns = cfg.DBMaxConns
 	if pcfg.ConnConfig.ConnectTimeout == 0 {
@@ -59,14 +61,9 @@ func openLoader(ctx context.Context, cfg *config.Config) (*loader.Loader, func()
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("Postgres pool for %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+		return nil, fmt.Errorf("Postgres pool for %s: %w", config.RedactURL(cfg.DatabaseURL), err)
 	}
-	l, err := loader.New(pool, schema.MustLoad(), loader.Options{})
-	if err != nil {
-		pool.Close()
-		return nil, nil, err
-	}
-	return l, pool.Close, nil
+	return pool, nil
 }
 
 // build wires every part of the service from the configuration.
@@ -82,12 +79,15 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	}()
 	reg := schema.MustLoad()
 
-	l, closeDB, err := openLoader(ctx, cfg)
+	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a.loader = l
-	a.closers = append(a.closers, closeDB)
+	a.closers = append(a.closers, pool.Close)
+	a.ledger = ledger.New(pool)
+	if a.loader, err = loader.New(pool, reg, loader.Options{}); err != nil {
+		return nil, err
+	}
 
 	var bqOpts []option.ClientOption
 	if cfg.BigQueryEndpoint != "" {
@@ -122,7 +122,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	a.closers = append(a.closers, func() { gcs.Close() })
 	a.bucket = source.New(gcs, cfg.GCSBucket, cfg.GCSPrefix)
 
-	a.runner = run.New(reg, a.bucket, a.wh, a.loader, a.metrics, log, run.Options{
+	a.runner = run.New(run.Deps{
+		Registry: reg, Objects: a.bucket, Inspector: a.bucket, Warehouse: a.wh, Loader: a.loader, Ledger: a.ledger,
+		Metrics: a.metrics, Log: log,
+	}, run.Options{
 		Lookback: cfg.Lookback, ChunkFiles: cfg.ChunkFiles, ChunkTimeout: cfg.ChunkTimeout, LockWait: cfg.LockWait,
 	})
 	return a, nil
@@ -141,7 +144,7 @@ func (a *app) handler(ctx context.Context) (http.Handler, error) {
 		a.log.Warn("MASORA_INSECURE_LOCAL=true: /run, /backfill and /runs accept unauthenticated requests; never do this on a reachable host")
 	}
 	return server.New(server.Deps{
-		Runner: a.runner, Loader: a.loader, Auth: authn, Metrics: a.metrics, Log: a.log,
+		Runner: a.runner, History: a.ledger, Auth: authn, Metrics: a.metrics, Log: a.log,
 		Ready: map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
 	}), nil
 }

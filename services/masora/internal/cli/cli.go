@@ -17,12 +17,14 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ore-masora/pipeline/libs/logjson"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
-	"github.com/ore-masora/pipeline/services/masora/internal/server"
 )
 
 // Env is the outside world of a command.
@@ -199,20 +201,26 @@ func Main(ctx context.Context, args []string, e Env) int {
 	if err := action(ctx, e, cfg, log); err != nil {
 		log.Error("masora "+cmd.name+" failed", "error", err)
 		fmt.Fprintf(e.Stderr, "masora %s: %v\n", cmd.name, err)
-		if errors.As(err, new(usageError)) {
-			return exitUsage
-		}
-		switch server.Status(err) {
-		case http.StatusBadRequest:
-			return exitUsage
-		case http.StatusConflict:
-			return exitBusy
-		case http.StatusUnprocessableEntity:
-			return exitBadData
-		}
-		return exitFailed
+		return exitCode(err)
 	}
 	return exitOK
+}
+
+// exitCode maps the error of a command to its exit code: the one place
+// that does.
+func exitCode(err error) int {
+	if errors.As(err, new(usageError)) {
+		return exitUsage
+	}
+	switch fault.Kind(err) {
+	case fault.ErrInvalid:
+		return exitUsage
+	case fault.ErrBusy:
+		return exitBusy
+	case fault.ErrBadObject:
+		return exitBadData
+	}
+	return exitFailed
 }
 
 // usageError marks a mistake in the command line or configuration: the
@@ -294,12 +302,12 @@ func status(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, lo
 	if err != nil {
 		return fmt.Errorf("read migration version of %s: %w", config.RedactURL(cfg.DatabaseURL), err)
 	}
-	db, closeDB, err := openLoader(ctx, cfg)
+	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	runs, err := db.Runs(ctx, logType, limit)
+	defer pool.Close()
+	runs, err := ledger.New(pool).Runs(ctx, logType, limit)
 	if err != nil {
 		return err
 	}
@@ -323,10 +331,19 @@ func status(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, lo
 	return tw.Flush()
 }
 
+// firstLine returns the first line of s, cut to at most max characters
+// (runes, never splitting one) with an ellipsis when it is longer.
 func firstLine(s string, max int) string {
 	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > max {
-		return s[:max-1] + "…"
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == max-1 {
+			return s[:i] + "…"
+		}
+		n++
 	}
 	return s
 }

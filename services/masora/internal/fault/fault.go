@@ -1,10 +1,13 @@
 // Package fault defines the kinds of failure Masora distinguishes. Packages
 // wrap their errors with one of these sentinels (fmt.Errorf("...: %w: %w",
-// fault.ErrX, err)); callers decide with errors.Is, and the HTTP server maps
-// each kind to one status in one place.
+// fault.ErrX, err)); callers decide with errors.Is or Kind, and the HTTP
+// server and the CLI each map a Kind to one status or exit code.
 package fault
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 var (
 	// ErrInvalid marks a request that cannot be served as asked: an unknown
@@ -29,3 +32,21 @@ var (
 	// fixed or removed.
 	ErrBadObject = errors.New("bad parquet object")
 )
+
+// kinds are the kinds in precedence order: an error that wraps several
+// (errors.Join of the failures of several log types) is of the first.
+var kinds = []error{ErrUnauthenticated, ErrForbidden, ErrInvalid, ErrNotFound, ErrBusy, ErrUnavailable, ErrBadObject}
+
+// Kind returns the kind of err: the first sentinel of this package, in the
+// order they are declared, that err wraps. A context.DeadlineExceeded is
+// ErrUnavailable. It returns nil for an error of no known kind (a bug, a
+// misconfiguration) and for nil. The HTTP status and the CLI exit code are
+// both decided from it.
+func Kind(err error) error {
+	for _, k := range kinds {
+		if errors.Is(err, k) || (k == ErrUnavailable && errors.Is(err, context.DeadlineExceeded)) {
+			return k
+		}
+	}
+	return nil
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 )
@@ -95,18 +96,19 @@ func BenchmarkLoad1MConflictAtEnd(b *testing.B) {
 func benchmarkLoad(b *testing.B, conflict bool) {
 	p := masoratest.NewPostgres(b)
 	l := newLoader(b, p, loader.Options{})
+	lg := ledger.New(p.Pool)
 	gen := newUserActions(42, 0, benchRows, benchStep)
 	var peak *heapPeak
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		truncate(b, p, "user_actions", "user_action_hourly", "masora_manifest", "masora_runs")
 		if conflict {
-			if _, err := l.LoadChunk(b.Context(), loader.Chunk{RunID: startRun(b, l), LogType: "user_action", Objects: objects(1),
+			if _, err := l.LoadChunk(b.Context(), loader.Chunk{RunID: startRun(b, lg), LogType: "user_action", Objects: objects(1),
 				Open: newUserActions(42, benchRows-1, 1, benchStep).open}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		runID := startRun(b, l)
+		runID := startRun(b, lg)
 		if peak == nil {
 			peak = watchHeap()
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
+	"github.com/ore-masora/pipeline/services/masora/internal/pgfault"
 )
 
 // Rows is a stream of transform-result rows, one chunk's query result.
@@ -31,7 +33,7 @@ type Chunk struct {
 	// LogType names the log type; its latest version's columns are loaded.
 	LogType string
 	// Objects are recorded in the manifest in the chunk's transaction.
-	Objects []Object
+	Objects []ledger.Object
 	// Open starts reading the chunk's transform result from the beginning.
 	// It is called once, or twice when rows loaded earlier are in the chunk.
 	Open func(ctx context.Context) (Rows, error)
@@ -69,9 +71,9 @@ func (l *Loader) LoadChunk(ctx context.Context, c Chunk) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	tx, err := l.pool.Begin(ctx)
+	tx, err := l.db.Begin(ctx)
 	if err != nil {
-		return Stats{}, classify("begin chunk transaction", err)
+		return Stats{}, pgfault.Classify("begin chunk transaction", err)
 	}
 	defer func() {
 		// After a commit this is a no-op; otherwise it ends the transaction
@@ -81,7 +83,7 @@ func (l *Loader) LoadChunk(ctx context.Context, c Chunk) (Stats, error) {
 		tx.Rollback(rctx)
 	}()
 
-	if err := insertManifest(ctx, tx, c.LogType, c.RunID, c.Objects); err != nil {
+	if err := ledger.RecordObjects(ctx, tx, c.LogType, c.RunID, c.Objects); err != nil {
 		return Stats{}, err
 	}
 	st, hours, agg, err := copyRows(ctx, tx, t, c.Open, l.opts.SummaryLimit)
@@ -92,25 +94,11 @@ func (l *Loader) LoadChunk(ctx context.Context, c Chunk) (Stats, error) {
 	if st.HoursRecomputed, err = updateSummary(ctx, tx, t, hours, agg); err != nil {
 		return Stats{}, err
 	}
-	tag, err := tx.Exec(ctx, `
-		UPDATE masora_runs
-		SET objects_loaded = objects_loaded + $2, chunks_loaded = chunks_loaded + 1,
-		    rows_loaded = rows_loaded + $3, duplicates_skipped = duplicates_skipped + $4
-		WHERE run_id = $1 AND status = 'running'`,
-		c.RunID, len(c.Objects), st.Rows, st.Duplicates)
-	if err != nil {
-		return Stats{}, classify("update run counters", err)
-	}
-	if tag.RowsAffected() != 1 {
-		return Stats{}, fmt.Errorf("update run %d: %w: the run is no longer running (marked abandoned by another instance?)", c.RunID, fault.ErrBusy)
-	}
-	if l.opts.BeforeCommit != nil {
-		if err := l.opts.BeforeCommit(ctx); err != nil {
-			return Stats{}, fmt.Errorf("before commit: %w", err)
-		}
+	if err := ledger.CountChunk(ctx, tx, c.RunID, len(c.Objects), st.Rows, st.Duplicates); err != nil {
+		return Stats{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return Stats{}, classify("commit chunk", err)
+		return Stats{}, pgfault.Classify("commit chunk", err)
 	}
 	return st, nil
 }
@@ -121,7 +109,7 @@ func (l *Loader) LoadChunk(ctx context.Context, c Chunk) (Stats, error) {
 func copyRows(ctx context.Context, tx pgx.Tx, t *table, open func(context.Context) (Rows, error), summaryLimit int) (Stats, []time.Time, *aggregator, error) {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
-		return Stats{}, nil, nil, classify("create savepoint", err)
+		return Stats{}, nil, nil, pgfault.Classify("create savepoint", err)
 	}
 	src, err := openSource(ctx, t, open, newAggregator(t, summaryLimit))
 	if err != nil {
@@ -131,21 +119,21 @@ func copyRows(ctx context.Context, tx pgx.Tx, t *table, open func(context.Contex
 	switch {
 	case err == nil:
 		if err := sp.Commit(ctx); err != nil {
-			return Stats{}, nil, nil, classify("release savepoint", err)
+			return Stats{}, nil, nil, pgfault.Classify("release savepoint", err)
 		}
 		return Stats{Rows: n}, src.touched(), src.agg, nil
 	case src.err != nil:
 		return Stats{}, nil, nil, src.err
-	case !isUniqueViolation(err):
-		return Stats{}, nil, nil, classify(fmt.Sprintf("copy rows into %s", t.lt.Table), err)
+	case !pgfault.UniqueViolation(err):
+		return Stats{}, nil, nil, pgfault.Classify(fmt.Sprintf("copy rows into %s", t.lt.Table), err)
 	}
 
 	// Some rows were loaded before: undo the copy and go through staging.
 	if err := sp.Rollback(ctx); err != nil {
-		return Stats{}, nil, nil, classify("roll back to savepoint", err)
+		return Stats{}, nil, nil, pgfault.Classify("roll back to savepoint", err)
 	}
 	if _, err := tx.Exec(ctx, t.createStage); err != nil {
-		return Stats{}, nil, nil, classify("create staging table", err)
+		return Stats{}, nil, nil, pgfault.Classify("create staging table", err)
 	}
 	if src, err = openSource(ctx, t, open, nil); err != nil {
 		return Stats{}, nil, nil, err
@@ -155,11 +143,11 @@ func copyRows(ctx context.Context, tx pgx.Tx, t *table, open func(context.Contex
 		return Stats{}, nil, nil, src.err
 	}
 	if err != nil {
-		return Stats{}, nil, nil, classify("copy rows into the staging table", err)
+		return Stats{}, nil, nil, pgfault.Classify("copy rows into the staging table", err)
 	}
 	tag, err := tx.Exec(ctx, t.insertFromStage)
 	if err != nil {
-		return Stats{}, nil, nil, classify(fmt.Sprintf("insert staged rows into %s", t.lt.Table), err)
+		return Stats{}, nil, nil, pgfault.Classify(fmt.Sprintf("insert staged rows into %s", t.lt.Table), err)
 	}
 	return Stats{Rows: tag.RowsAffected(), Duplicates: staged - tag.RowsAffected(), Staged: true}, src.touched(), nil, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 )
@@ -28,22 +29,22 @@ func newLoader(t testing.TB, p *masoratest.Postgres, opts loader.Options) *loade
 	return l
 }
 
-func startRun(t testing.TB, l *loader.Loader) int64 {
+func startRun(t testing.TB, lg *ledger.Ledger) int64 {
 	t.Helper()
-	id, err := l.StartRun(t.Context(), "user_action", "cli", genBase, genBase.Add(time.Hour))
+	r, err := lg.StartRun(t.Context(), "user_action", "cli", genBase, genBase.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	return r.ID
 }
 
 var objSeq int
 
-func objects(n int) []loader.Object {
-	out := make([]loader.Object, n)
+func objects(n int) []ledger.Object {
+	out := make([]ledger.Object, n)
 	for i := range out {
 		objSeq++
-		out[i] = loader.Object{Name: fmt.Sprintf("logs/user_action/dt=2024-05-01/hour=10/%032x.parquet", objSeq), Generation: int64(1000 + objSeq), Hour: genBase, Size: 1234}
+		out[i] = ledger.Object{Name: fmt.Sprintf("logs/user_action/dt=2024-05-01/hour=10/%032x.parquet", objSeq), Generation: int64(1000 + objSeq), Hour: genBase, Size: 1234}
 	}
 	return out
 }
@@ -51,12 +52,12 @@ func objects(n int) []loader.Object {
 // state is what a chunk leaves in Postgres.
 type state struct {
 	Rows, Manifest, SummaryRows, SummaryMismatches int64
-	Run                                            loader.Run
+	Run                                            ledger.Run
 }
 
-func snapshot(t *testing.T, p *masoratest.Postgres, l *loader.Loader, runID int64) state {
+func snapshot(t *testing.T, p *masoratest.Postgres, runID int64) state {
 	t.Helper()
-	r, err := l.GetRun(t.Context(), runID)
+	r, err := ledger.New(p.Pool).GetRun(t.Context(), runID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,12 +71,12 @@ func snapshot(t *testing.T, p *masoratest.Postgres, l *loader.Loader, runID int6
 }
 
 // runCounters compares only the counters a chunk changes.
-var runCounters = cmpopts.IgnoreFields(loader.Run{}, "ID", "LogType", "Trigger", "WindowFrom", "WindowTo", "Status", "StartedAt", "FinishedAt", "Error")
+var runCounters = cmpopts.IgnoreFields(ledger.Run{}, "ID", "LogType", "Trigger", "WindowFrom", "WindowTo", "Status", "StartedAt", "FinishedAt", "Error")
 
 func TestLoadChunk(t *testing.T) {
 	p := masoratest.NewPostgres(t)
 	l := newLoader(t, p, loader.Options{})
-	runID := startRun(t, l)
+	runID := startRun(t, ledger.New(p.Pool))
 
 	// 3,000 rows a second apart: hours 10:00 and 11:00 minus a bit.
 	first := newUserActions(1, 0, 3000, time.Second)
@@ -106,8 +107,8 @@ func TestLoadChunk(t *testing.T) {
 	if diff := cmp.Diff(loader.Stats{Rows: 3000, Hours: 2, HoursRecomputed: 1}, st); diff != "" {
 		t.Errorf("third chunk stats mismatch (-want +got):\n%s", diff)
 	}
-	got := snapshot(t, p, l, runID)
-	want := state{Rows: 9000, Manifest: 6, SummaryRows: got.SummaryRows, Run: loader.Run{
+	got := snapshot(t, p, runID)
+	want := state{Rows: 9000, Manifest: 6, SummaryRows: got.SummaryRows, Run: ledger.Run{
 		ObjectsLoaded: 6, ChunksLoaded: 3, RowsLoaded: 9000, DuplicatesSkipped: 1000,
 	}}
 	if diff := cmp.Diff(want, got, runCounters); diff != "" {
@@ -162,7 +163,7 @@ func TestSummaryLimit(t *testing.T) {
 		t.Run(fmt.Sprint(limit), func(t *testing.T) {
 			p := masoratest.NewPostgres(t)
 			l := newLoader(t, p, loader.Options{SummaryLimit: limit})
-			runID := startRun(t, l)
+			runID := startRun(t, ledger.New(p.Pool))
 			st, err := l.LoadChunk(t.Context(), loader.Chunk{RunID: runID, LogType: "user_action", Objects: objects(1),
 				Open: newUserActions(5, 0, 5000, time.Second).open})
 			if err != nil {
@@ -185,20 +186,23 @@ func TestAbortBeforeCommit(t *testing.T) {
 	p := masoratest.NewPostgres(t)
 	abort := true
 	crash := errors.New("simulated crash before commit")
-	l := newLoader(t, p, loader.Options{BeforeCommit: func(context.Context) error {
+	l, err := loader.New(masoratest.BeforeCommit(p.Pool, func(context.Context) error {
 		if abort {
 			return crash
 		}
 		return nil
-	}})
-	runID := startRun(t, l)
+	}), p.Registry, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID := startRun(t, ledger.New(p.Pool))
 	objs := objects(2)
 	fast := loader.Chunk{RunID: runID, LogType: "user_action", Objects: objs, Open: newUserActions(7, 0, 2000, time.Second).open}
 	if _, err := l.LoadChunk(t.Context(), fast); !errors.Is(err, crash) {
 		t.Fatalf("LoadChunk: %v, want the crash", err)
 	}
 	empty := state{}
-	if diff := cmp.Diff(empty, snapshot(t, p, l, runID), runCounters); diff != "" {
+	if diff := cmp.Diff(empty, snapshot(t, p, runID), runCounters); diff != "" {
 		t.Fatalf("after the aborted chunk (-want +got):\n%s", diff)
 	}
 
@@ -220,8 +224,8 @@ func TestAbortBeforeCommit(t *testing.T) {
 	if !st.Staged || st.Duplicates != 500 {
 		t.Errorf("redone overlapping chunk: %+v, want staged with 500 duplicates", st)
 	}
-	want := state{Rows: 2500, Manifest: 3, Run: loader.Run{ObjectsLoaded: 3, ChunksLoaded: 2, RowsLoaded: 2500, DuplicatesSkipped: 500}}
-	got := snapshot(t, p, l, runID)
+	want := state{Rows: 2500, Manifest: 3, Run: ledger.Run{ObjectsLoaded: 3, ChunksLoaded: 2, RowsLoaded: 2500, DuplicatesSkipped: 500}}
+	got := snapshot(t, p, runID)
 	want.SummaryRows = got.SummaryRows
 	if diff := cmp.Diff(want, got, runCounters); diff != "" {
 		t.Errorf("after the redone chunks (-want +got):\n%s", diff)
@@ -231,12 +235,12 @@ func TestAbortBeforeCommit(t *testing.T) {
 func TestLoadChunkFailures(t *testing.T) {
 	p := masoratest.NewPostgres(t)
 	l := newLoader(t, p, loader.Options{})
-	runID := startRun(t, l)
+	runID := startRun(t, ledger.New(p.Pool))
 	loaded := objects(1)
 	if _, err := l.LoadChunk(t.Context(), loader.Chunk{RunID: runID, LogType: "user_action", Objects: loaded, Open: newUserActions(3, 0, 100, time.Second).open}); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, p, l, runID)
+	before := snapshot(t, p, runID)
 
 	broken := func(mutate func(i int, row []bigquery.Value)) func(context.Context) (loader.Rows, error) {
 		g := newUserActions(3, 100, 500, time.Second)
@@ -306,7 +310,7 @@ func TestLoadChunkFailures(t *testing.T) {
 				t.Fatalf("LoadChunk: %v, want an error wrapping %v", err, tt.want)
 			}
 			t.Logf("LoadChunk: %v", err)
-			if diff := cmp.Diff(before, snapshot(t, p, l, runID)); diff != "" {
+			if diff := cmp.Diff(before, snapshot(t, p, runID)); diff != "" {
 				t.Errorf("a failed chunk changed the database (-before +after):\n%s", diff)
 			}
 		})
@@ -317,102 +321,14 @@ type rowsFunc func(dst *[]bigquery.Value) error
 
 func (f rowsFunc) Next(dst *[]bigquery.Value) error { return f(dst) }
 
-func TestLock(t *testing.T) {
-	p := masoratest.NewPostgres(t)
-	l := newLoader(t, p, loader.Options{})
-	ctx := t.Context()
-	held, err := l.Lock(ctx, []string{"user_action", "seller_action"}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Lock(ctx, []string{"user_action"}, 0); !errors.Is(err, fault.ErrBusy) {
-		t.Fatalf("second Lock: %v, want an error wrapping %v", err, fault.ErrBusy)
-	}
-	if _, err := l.Lock(ctx, []string{"seller_action"}, 300*time.Millisecond); !errors.Is(err, fault.ErrBusy) {
-		t.Fatalf("second Lock with a short wait: %v, want an error wrapping %v", err, fault.ErrBusy)
-	}
-
-	// Another schema (another test, another deployment) has its own locks.
-	other := newLoader(t, masoratest.NewPostgres(t), loader.Options{})
-	lk, err := other.Lock(ctx, []string{"user_action"}, 0)
-	if err != nil {
-		t.Fatalf("Lock in another schema: %v", err)
-	}
-	lk.Release(ctx)
-
-	// A waiting Lock gets it once the holder releases.
-	done := make(chan error, 1)
-	go func() {
-		lk, err := l.Lock(ctx, []string{"user_action"}, 10*time.Second)
-		if err == nil {
-			lk.Release(ctx)
-		}
-		done <- err
-	}()
-	time.Sleep(500 * time.Millisecond)
-	held.Release(ctx)
-	if err := <-done; err != nil {
-		t.Fatalf("waiting Lock: %v", err)
-	}
-}
-
-func TestRuns(t *testing.T) {
-	p := masoratest.NewPostgres(t)
-	l := newLoader(t, p, loader.Options{})
-	ctx := t.Context()
-	if err := l.Ready(ctx); err != nil {
-		t.Fatalf("Ready on a migrated schema: %v", err)
-	}
-	crashed := startRun(t, l)
-	next := startRun(t, l) // the crashed run is abandoned
-	if err := l.PlanRun(ctx, next, 10, 4); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.FinishRun(ctx, next, 1, errors.New("1 of 4 new objects could not be loaded")); err != nil {
-		t.Fatal(err)
-	}
-	seller, err := l.StartRun(ctx, "seller_action", "schedule", genBase, genBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.FinishRun(ctx, seller, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-
-	runs, err := l.Runs(ctx, "", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type summary struct {
-		ID                   int64
-		LogType, Status, Err string
-		Listed, New, Failed  int
-		Finished             bool
-	}
-	var got []summary
-	for _, r := range runs {
-		got = append(got, summary{r.ID, r.LogType, r.Status, r.Error, r.ObjectsListed, r.ObjectsNew, r.ObjectsFailed, r.FinishedAt != nil})
-	}
-	want := []summary{
-		{seller, "seller_action", loader.StatusSucceeded, "", 0, 0, 0, true},
-		{next, "user_action", loader.StatusFailed, "1 of 4 new objects could not be loaded", 10, 4, 1, true},
-		{crashed, "user_action", loader.StatusAbandoned, "the process running it stopped before it finished", 0, 0, 0, true},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Runs mismatch (-want +got):\n%s", diff)
-	}
-	if runs, err := l.Runs(ctx, "seller_action", 10); err != nil || len(runs) != 1 {
-		t.Errorf("Runs(seller_action) = %d runs, %v; want 1", len(runs), err)
-	}
-	if _, err := l.GetRun(ctx, 999999); !errors.Is(err, fault.ErrNotFound) {
-		t.Errorf("GetRun(unknown) = %v, want %v", err, fault.ErrNotFound)
-	}
-}
-
 func TestNotReady(t *testing.T) {
-	env := masoratest.NewPostgres(t).Env
+	p := masoratest.NewPostgres(t)
+	env := p.Env
 	ctx := t.Context()
 	reg := schema.MustLoad()
+	if err := newLoader(t, p, loader.Options{}).Ready(ctx); err != nil {
+		t.Fatalf("Ready on a migrated schema: %v", err)
+	}
 
 	// A schema without the migrations.
 	empty := stacktest.PostgresSchema(t, env)
@@ -442,10 +358,7 @@ func TestNotReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, f := range map[string]func() error{
-		"Ready":    func() error { return l.Ready(ctx) },
-		"StartRun": func() error { _, err := l.StartRun(ctx, "user_action", "cli", genBase, genBase); return err },
-		"Lock":     func() error { _, err := l.Lock(ctx, []string{"user_action"}, 0); return err },
-		"Loaded":   func() error { _, err := l.Loaded(ctx, "user_action", genBase, genBase); return err },
+		"Ready": func() error { return l.Ready(ctx) },
 		"LoadChunk": func() error {
 			_, err := l.LoadChunk(ctx, loader.Chunk{RunID: 1, LogType: "user_action", Objects: objects(1), Open: newUserActions(1, 0, 1, time.Second).open})
 			return err

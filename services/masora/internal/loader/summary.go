@@ -9,6 +9,8 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ore-masora/pipeline/services/masora/internal/pgfault"
 )
 
 // The hourly summary of every hour a chunk touches must equal a
@@ -96,11 +98,11 @@ func updateSummary(ctx context.Context, tx pgx.Tx, t *table, hours []time.Time, 
 	if agg.usable() {
 		rows, err := tx.Query(ctx, t.existingHours, hours)
 		if err != nil {
-			return 0, classify("read summary hours", err)
+			return 0, pgfault.Classify("read summary hours", err)
 		}
 		existing, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
 		if err != nil {
-			return 0, classify("read summary hours", err)
+			return 0, pgfault.Classify("read summary hours", err)
 		}
 		recompute = existing
 		fresh = make(map[int64]bool, len(hours))
@@ -123,7 +125,7 @@ func updateSummary(ctx context.Context, tx pgx.Tx, t *table, hours []time.Time, 
 		return 0, nil
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, classify(fmt.Sprintf("update %s for %d hours", t.lt.Summary.Table, len(hours)), err)
+		return 0, pgfault.Classify(fmt.Sprintf("update %s for %d hours", t.lt.Summary.Table, len(hours)), err)
 	}
 	return len(recompute), nil
 }

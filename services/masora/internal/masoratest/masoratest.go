@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/storage"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/api/option"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/schemas"
+	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
@@ -59,6 +61,40 @@ func NewPostgres(t testing.TB) *Postgres {
 	t.Cleanup(pool.Close)
 	p.Pool = pool
 	return p
+}
+
+// BeforeCommit returns pool as a loader.DB that calls hook just before each
+// of the loader's transactions commits, once a chunk's manifest entries,
+// rows, summaries and run counters are written. An error from hook aborts
+// the transaction instead, as a crash at that moment would; hook may also
+// block, to hold a chunk open.
+func BeforeCommit(pool *pgxpool.Pool, hook func(ctx context.Context) error) loader.DB {
+	return hookedDB{Pool: pool, hook: hook}
+}
+
+type hookedDB struct {
+	*pgxpool.Pool
+	hook func(ctx context.Context) error
+}
+
+func (d hookedDB) Begin(ctx context.Context) (pgx.Tx, error) {
+	tx, err := d.Pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return hookedTx{Tx: tx, hook: d.hook}, nil
+}
+
+type hookedTx struct {
+	pgx.Tx
+	hook func(ctx context.Context) error
+}
+
+func (t hookedTx) Commit(ctx context.Context) error {
+	if err := t.hook(ctx); err != nil {
+		return fmt.Errorf("before commit: %w", err)
+	}
+	return t.Tx.Commit(ctx)
 }
 
 // Stack is one test's resources on the local stack.

@@ -18,6 +18,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/parquetrow"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
 	"github.com/ore-masora/pipeline/services/masora/internal/source"
@@ -31,16 +32,76 @@ const (
 	TriggerCLI      = "cli"
 )
 
+// Lister lists the parquet objects of a log type: a *source.Bucket.
+type Lister interface {
+	// List returns the objects of a log type in the hour folders from the
+	// one holding from to the one holding to, both included.
+	List(ctx context.Context, logType string, from, to time.Time) (source.Listing, error)
+	// URI returns the gs:// URI of an object.
+	URI(name string) string
+}
+
+// Inspector checks, before BigQuery is involved, that an object can be
+// loaded as its log type: a *source.Bucket.
+type Inspector interface {
+	// Inspect returns nil for an object that can be loaded, an error
+	// wrapping fault.ErrBadObject for one that cannot, and another error
+	// when the check itself failed.
+	Inspect(ctx context.Context, o source.Object, want *parquetrow.Schema) error
+}
+
+// Transformer runs a log type's transform over a chunk's objects: a
+// *warehouse.Warehouse.
+type Transformer interface {
+	// Transform runs the transform over the objects at uris; errors caused
+	// by the objects wrap fault.ErrBadObject.
+	Transform(ctx context.Context, logType, name string, uris []string) (*warehouse.Result, error)
+}
+
+// ChunkLoader loads a chunk's rows into Postgres, all or nothing: a
+// *loader.Loader.
+type ChunkLoader interface {
+	LoadChunk(ctx context.Context, c loader.Chunk) (loader.Stats, error)
+}
+
+// RunLog is the run state a run reads and records: a *ledger.Ledger.
+type RunLog interface {
+	// Lock takes the run locks of the log types, or fails with an error
+	// wrapping fault.ErrBusy, and returns the function releasing them.
+	Lock(ctx context.Context, logTypes []string, wait time.Duration) (func(context.Context), error)
+	// Loaded returns the manifest entries of a log type in an hour range.
+	Loaded(ctx context.Context, logType string, from, to time.Time) (map[ledger.Key]bool, error)
+	// StartRun records the start of a run and returns it.
+	StartRun(ctx context.Context, logType, trigger string, from, to time.Time) (ledger.Run, error)
+	// PlanRun records how many objects a run listed and how many were new.
+	PlanRun(ctx context.Context, id int64, listed, fresh int) error
+	// FinishRun records the end of a run and returns when it finished.
+	FinishRun(ctx context.Context, id int64, failedObjects int, runErr error) (*time.Time, error)
+}
+
+// Deps are what a Runner runs with.
+type Deps struct {
+	// Registry holds the log types.
+	Registry *schema.Registry
+	// Objects lists the objects and Inspector checks them; both are the
+	// bucket in production.
+	Objects   Lister
+	Inspector Inspector
+	// Warehouse transforms each chunk.
+	Warehouse Transformer
+	// Loader loads each chunk's rows.
+	Loader ChunkLoader
+	// Ledger takes the locks, reads the manifest and records the runs.
+	Ledger  RunLog
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+}
+
 // Runner runs loads. It is safe for concurrent use; runs of the same log
-// type exclude each other through the loader's Lock.
+// type exclude each other through the ledger's Lock.
 type Runner struct {
-	reg     *schema.Registry
-	bucket  *source.Bucket
-	wh      *warehouse.Warehouse
-	db      *loader.Loader
-	metrics *metrics.Metrics
-	log     *slog.Logger
-	opts    Options
+	d    Deps
+	opts Options
 }
 
 // Options tune a Runner.
@@ -58,11 +119,11 @@ type Options struct {
 }
 
 // New returns a Runner.
-func New(reg *schema.Registry, bucket *source.Bucket, wh *warehouse.Warehouse, db *loader.Loader, m *metrics.Metrics, log *slog.Logger, opts Options) *Runner {
+func New(d Deps, opts Options) *Runner {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Runner{reg: reg, bucket: bucket, wh: wh, db: db, metrics: m, log: log, opts: opts}
+	return &Runner{d: d, opts: opts}
 }
 
 // Request asks for a run.
@@ -76,46 +137,26 @@ type Request struct {
 	From, To time.Time
 }
 
-// Outcome is what a run did for one log type.
-type Outcome struct {
-	LogType       string    `json:"log_type"`
-	RunID         int64     `json:"run_id"`
-	Status        string    `json:"status"`
-	WindowFrom    time.Time `json:"window_from"`
-	WindowTo      time.Time `json:"window_to"`
-	ObjectsListed int       `json:"objects_listed"`
-	ObjectsNew    int       `json:"objects_new"`
-	ObjectsLoaded int       `json:"objects_loaded"`
-	ObjectsFailed int       `json:"objects_failed"`
-	Chunks        int       `json:"chunks"`
-	Rows          int64     `json:"rows_loaded"`
-	Duplicates    int64     `json:"duplicates_skipped"`
-	// FailedObjects names the objects that could not be loaded; they stay
-	// out of the manifest and are retried by the next run.
-	FailedObjects []string `json:"failed_objects,omitempty"`
-	Error         string   `json:"error,omitempty"`
-}
-
 // Run runs the request: it takes the locks of every log type it covers (or
 // fails with fault.ErrBusy), then loads each log type in turn. It returns
-// the outcome of every log type it started, and an error joining the
+// the outcome of every log type it started (as its run history records it), and an error joining the
 // failures, each wrapping its fault kind.
-func (r *Runner) Run(ctx context.Context, req Request) ([]Outcome, error) {
+func (r *Runner) Run(ctx context.Context, req Request) ([]ledger.Run, error) {
 	names, from, to, err := r.plan(req)
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.db.Lock(ctx, names, r.opts.LockWait)
+	release, err := r.d.Ledger.Lock(ctx, names, r.opts.LockWait)
 	if errors.Is(err, fault.ErrBusy) {
-		r.metrics.Busy.Inc()
+		r.d.Metrics.Busy.Inc()
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release(ctx)
+	defer release(ctx)
 
 	var (
-		outs []Outcome
+		outs []ledger.Run
 		errs []error
 	)
 	for _, name := range names {
@@ -130,9 +171,9 @@ func (r *Runner) Run(ctx context.Context, req Request) ([]Outcome, error) {
 
 // plan validates the request and returns its log types and hour range.
 func (r *Runner) plan(req Request) ([]string, time.Time, time.Time, error) {
-	names := r.reg.Names()
+	names := r.d.Registry.Names()
 	if req.LogType != "" {
-		if _, err := r.reg.Latest(req.LogType); err != nil {
+		if _, err := r.d.Registry.Latest(req.LogType); err != nil {
 			return nil, time.Time{}, time.Time{}, fmt.Errorf("%w: %w", fault.ErrInvalid, err)
 		}
 		names = []string{req.LogType}
@@ -159,14 +200,14 @@ func (r *Runner) plan(req Request) ([]string, time.Time, time.Time, error) {
 type job struct {
 	logType string
 	want    *parquetrow.Schema
-	out     Outcome
+	out     ledger.Run
 	bad     []error
 	log     *slog.Logger
 }
 
-func (r *Runner) runLogType(ctx context.Context, name, trigger string, from, to time.Time) (Outcome, error) {
-	j := &job{logType: name, out: Outcome{LogType: name, WindowFrom: from, WindowTo: to, Status: loader.StatusFailed}}
-	lt, err := r.reg.Latest(name)
+func (r *Runner) runLogType(ctx context.Context, name, trigger string, from, to time.Time) (ledger.Run, error) {
+	j := &job{logType: name, out: ledger.Run{LogType: name, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: ledger.StatusFailed}}
+	lt, err := r.d.Registry.Latest(name)
 	if err == nil {
 		j.want, err = parquetrow.New(lt)
 	}
@@ -174,54 +215,56 @@ func (r *Runner) runLogType(ctx context.Context, name, trigger string, from, to 
 		j.out.Error = err.Error()
 		return j.out, err
 	}
-	id, err := r.db.StartRun(ctx, name, trigger, from, to)
+	started, err := r.d.Ledger.StartRun(ctx, name, trigger, from, to)
 	if err != nil {
-		r.metrics.Runs.WithLabelValues(name, loader.StatusFailed).Inc()
+		r.d.Metrics.Runs.WithLabelValues(name, ledger.StatusFailed).Inc()
 		j.out.Error = err.Error()
 		return j.out, err
 	}
-	j.out.RunID = id
-	j.log = r.log.With("run_id", id, "log_type", name, "trigger", trigger)
+	j.out.ID, j.out.StartedAt = started.ID, started.StartedAt
+	j.log = r.d.Log.With("run_id", j.out.ID, "log_type", name, "trigger", trigger)
 	j.log.Info("run started", "from", from, "to", to)
 
 	err = r.load(ctx, j, from, to)
-	if ferr := r.db.FinishRun(ctx, id, j.out.ObjectsFailed, err); ferr != nil {
+	finished, ferr := r.d.Ledger.FinishRun(ctx, j.out.ID, j.out.ObjectsFailed, err)
+	if ferr != nil {
 		err = errors.Join(err, ferr)
 	}
+	j.out.FinishedAt = finished
 	if err != nil {
 		j.out.Error = err.Error()
 		j.log.Error("run failed", "error", err, "objects_loaded", j.out.ObjectsLoaded, "objects_failed", j.out.ObjectsFailed)
 	} else {
-		j.out.Status = loader.StatusSucceeded
-		r.metrics.LastSuccess.WithLabelValues(name).Set(float64(r.opts.Now().Unix()))
-		j.log.Info("run succeeded", "objects_new", j.out.ObjectsNew, "rows_loaded", j.out.Rows, "duplicates_skipped", j.out.Duplicates)
+		j.out.Status = ledger.StatusSucceeded
+		r.d.Metrics.LastSuccess.WithLabelValues(name).Set(float64(r.opts.Now().Unix()))
+		j.log.Info("run succeeded", "objects_new", j.out.ObjectsNew, "rows_loaded", j.out.RowsLoaded, "duplicates_skipped", j.out.DuplicatesSkipped)
 	}
-	r.metrics.Runs.WithLabelValues(name, j.out.Status).Inc()
+	r.d.Metrics.Runs.WithLabelValues(name, j.out.Status).Inc()
 	return j.out, err
 }
 
 // load lists, subtracts the manifest and loads the new objects in chunks.
 // A bad object fails the run but not the other objects.
 func (r *Runner) load(ctx context.Context, j *job, from, to time.Time) error {
-	listing, err := r.bucket.List(ctx, j.logType, from, to)
+	listing, err := r.d.Objects.List(ctx, j.logType, from, to)
 	if err != nil {
 		return err
 	}
 	if len(listing.Ignored) > 0 {
 		j.log.Warn("objects outside the layout are ignored", "count", len(listing.Ignored), "first", listing.Ignored[0])
 	}
-	loaded, err := r.db.Loaded(ctx, j.logType, from, to)
+	loaded, err := r.d.Ledger.Loaded(ctx, j.logType, from, to)
 	if err != nil {
 		return err
 	}
 	var fresh []source.Object
 	for _, o := range listing.Objects {
-		if !loaded[loader.Key{Name: o.Name, Generation: o.Generation}] {
+		if !loaded[ledger.Key{Name: o.Name, Generation: o.Generation}] {
 			fresh = append(fresh, o)
 		}
 	}
 	j.out.ObjectsListed, j.out.ObjectsNew = len(listing.Objects), len(fresh)
-	if err := r.db.PlanRun(ctx, j.out.RunID, len(listing.Objects), len(fresh)); err != nil {
+	if err := r.d.Ledger.PlanRun(ctx, j.out.ID, len(listing.Objects), len(fresh)); err != nil {
 		return err
 	}
 	for start := 0; start < len(fresh); start += r.opts.ChunkFiles {
@@ -254,7 +297,7 @@ func (r *Runner) inspect(ctx context.Context, j *job, objs []source.Object) ([]s
 	g.SetLimit(inspectParallelism)
 	for i, o := range objs {
 		g.Go(func() error {
-			errs[i] = r.bucket.Inspect(gctx, o, j.want)
+			errs[i] = r.d.Inspector.Inspect(gctx, o, j.want)
 			if errs[i] != nil && !errors.Is(errs[i], fault.ErrBadObject) {
 				return errs[i]
 			}
@@ -280,7 +323,7 @@ func (r *Runner) fail(j *job, o source.Object, err error) {
 	j.out.ObjectsFailed++
 	j.out.FailedObjects = append(j.out.FailedObjects, o.Name)
 	j.bad = append(j.bad, err)
-	r.metrics.Objects.WithLabelValues(j.logType, "failed").Inc()
+	r.d.Metrics.Objects.WithLabelValues(j.logType, "failed").Inc()
 	j.log.Error("object not loaded", "object", o.Name, "generation", o.Generation, "error", err)
 }
 
@@ -311,17 +354,17 @@ func (r *Runner) loadChunk(ctx context.Context, j *job, objs []source.Object) er
 	ctx, cancel := context.WithTimeout(ctx, r.opts.ChunkTimeout)
 	defer cancel()
 	uris := make([]string, len(objs))
-	entries := make([]loader.Object, len(objs))
+	entries := make([]ledger.Object, len(objs))
 	for i, o := range objs {
-		uris[i] = r.bucket.URI(o.Name)
-		entries[i] = loader.Object{Name: o.Name, Generation: o.Generation, Hour: o.Hour, Size: o.Size}
+		uris[i] = r.d.Objects.URI(o.Name)
+		entries[i] = ledger.Object{Name: o.Name, Generation: o.Generation, Hour: o.Hour, Size: o.Size}
 	}
-	res, err := r.wh.Transform(ctx, j.logType, "r"+strconv.FormatInt(j.out.RunID, 10), uris)
+	res, err := r.d.Warehouse.Transform(ctx, j.logType, "r"+strconv.FormatInt(j.out.ID, 10), uris)
 	if err != nil {
 		return err
 	}
-	st, err := r.db.LoadChunk(ctx, loader.Chunk{
-		RunID:   j.out.RunID,
+	st, err := r.d.Loader.LoadChunk(ctx, loader.Chunk{
+		RunID:   j.out.ID,
 		LogType: j.logType,
 		Objects: entries,
 		Open: func(ctx context.Context) (loader.Rows, error) {
@@ -335,19 +378,19 @@ func (r *Runner) loadChunk(ctx context.Context, j *job, objs []source.Object) er
 	if err != nil {
 		return fmt.Errorf("chunk of %d objects from %s: %w", len(objs), objs[0].Name, err)
 	}
-	j.out.Chunks++
+	j.out.ChunksLoaded++
 	j.out.ObjectsLoaded += len(objs)
-	j.out.Rows += st.Rows
-	j.out.Duplicates += st.Duplicates
+	j.out.RowsLoaded += st.Rows
+	j.out.DuplicatesSkipped += st.Duplicates
 	path := "direct"
 	if st.Staged {
 		path = "staged"
 	}
-	r.metrics.Chunks.WithLabelValues(j.logType, path).Inc()
-	r.metrics.ChunkSeconds.WithLabelValues(j.logType).Observe(time.Since(start).Seconds())
-	r.metrics.Objects.WithLabelValues(j.logType, "loaded").Add(float64(len(objs)))
-	r.metrics.Rows.WithLabelValues(j.logType).Add(float64(st.Rows))
-	r.metrics.Duplicates.WithLabelValues(j.logType).Add(float64(st.Duplicates))
+	r.d.Metrics.Chunks.WithLabelValues(j.logType, path).Inc()
+	r.d.Metrics.ChunkSeconds.WithLabelValues(j.logType).Observe(time.Since(start).Seconds())
+	r.d.Metrics.Objects.WithLabelValues(j.logType, "loaded").Add(float64(len(objs)))
+	r.d.Metrics.Rows.WithLabelValues(j.logType).Add(float64(st.Rows))
+	r.d.Metrics.Duplicates.WithLabelValues(j.logType).Add(float64(st.Duplicates))
 	j.log.Info("chunk loaded", "objects", len(objs), "rows", st.Rows, "duplicates", st.Duplicates,
 		"staged", st.Staged, "summary_hours", st.Hours, "seconds", time.Since(start).Seconds())
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
@@ -28,16 +29,28 @@ import (
 // now is the fixed clock of these tests.
 var now = time.Date(2024, 5, 3, 12, 30, 0, 0, time.UTC)
 
-func newRunner(t *testing.T, s *masoratest.Stack, lopts loader.Options, chunkFiles int) (*run.Runner, *loader.Loader) {
+// newDeps returns the real parts over the test's stack, the loader writing
+// through db (the stack's pool, or one wrapped by masoratest.BeforeCommit).
+func newDeps(t *testing.T, s *masoratest.Stack, db loader.DB) run.Deps {
 	t.Helper()
-	l, err := loader.New(s.Pool, s.Registry, lopts)
+	l, err := loader.New(db, s.Registry, loader.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := run.New(s.Registry, source.New(s.Storage, s.Bucket, masoratest.Prefix), s.Warehouse(t), l, metrics.New(), masoratest.Logger(t), run.Options{
-		Lookback: 48 * time.Hour, ChunkFiles: chunkFiles, ChunkTimeout: time.Minute, Now: func() time.Time { return now },
-	})
-	return r, l
+	bucket := source.New(s.Storage, s.Bucket, masoratest.Prefix)
+	return run.Deps{
+		Registry: s.Registry, Objects: bucket, Inspector: bucket, Warehouse: s.Warehouse(t), Loader: l,
+		Ledger: ledger.New(s.Pool), Metrics: metrics.New(), Log: masoratest.Logger(t),
+	}
+}
+
+func options(chunkFiles int) run.Options {
+	return run.Options{Lookback: 48 * time.Hour, ChunkFiles: chunkFiles, ChunkTimeout: time.Minute, Now: func() time.Time { return now }}
+}
+
+func newRunner(t *testing.T, s *masoratest.Stack, db loader.DB, chunkFiles int) (*run.Runner, *ledger.Ledger) {
+	t.Helper()
+	return run.New(newDeps(t, s, db), options(chunkFiles)), ledger.New(s.Pool)
 }
 
 // events returns n user actions occurring in the hour before at, received at at.
@@ -93,8 +106,8 @@ func sorted(ids ...[]string) []string {
 	return out
 }
 
-// counts is the part of an Outcome these tests check.
-var counts = cmpopts.IgnoreFields(run.Outcome{}, "RunID", "WindowFrom", "WindowTo", "Error")
+// counts is the part of a run's outcome these tests check.
+var counts = cmpopts.IgnoreFields(ledger.Run{}, "ID", "Trigger", "WindowFrom", "WindowTo", "StartedAt", "FinishedAt", "Error")
 
 func checkSummaries(t *testing.T, s *masoratest.Stack) {
 	t.Helper()
@@ -107,7 +120,7 @@ func checkSummaries(t *testing.T, s *masoratest.Stack) {
 
 func TestRun(t *testing.T) {
 	s := masoratest.New(t)
-	r, l := newRunner(t, s, loader.Options{}, 1) // one object per chunk: duplicates across chunks
+	r, l := newRunner(t, s, s.Pool, 1) // one object per chunk: duplicates across chunks
 	ctx := t.Context()
 
 	a, aIDs := events(40, now.Add(-2*time.Hour))
@@ -124,9 +137,9 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []run.Outcome{
-		{LogType: "seller_action", Status: "succeeded", ObjectsListed: 1, ObjectsNew: 1, ObjectsLoaded: 1, Chunks: 1, Rows: 1},
-		{LogType: "user_action", Status: "succeeded", ObjectsListed: 2, ObjectsNew: 2, ObjectsLoaded: 2, Chunks: 2, Rows: 70, Duplicates: 5},
+	want := []ledger.Run{
+		{LogType: "seller_action", Status: "succeeded", ObjectsListed: 1, ObjectsNew: 1, ObjectsLoaded: 1, ChunksLoaded: 1, RowsLoaded: 1},
+		{LogType: "user_action", Status: "succeeded", ObjectsListed: 2, ObjectsNew: 2, ObjectsLoaded: 2, ChunksLoaded: 2, RowsLoaded: 70, DuplicatesSkipped: 5},
 	}
 	if diff := cmp.Diff(want, outs, counts); diff != "" {
 		t.Errorf("first run mismatch (-want +got):\n%s", diff)
@@ -144,7 +157,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]run.Outcome{{LogType: "user_action", Status: "succeeded", ObjectsListed: 2}}, outs, counts); diff != "" {
+	if diff := cmp.Diff([]ledger.Run{{LogType: "user_action", Status: "succeeded", ObjectsListed: 2}}, outs, counts); diff != "" {
 		t.Errorf("second run mismatch (-want +got):\n%s", diff)
 	}
 
@@ -155,7 +168,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]run.Outcome{{LogType: "user_action", Status: "succeeded", ObjectsListed: 3, ObjectsNew: 1, ObjectsLoaded: 1, Chunks: 1, Rows: 7, Duplicates: 2}}, outs, counts); diff != "" {
+	if diff := cmp.Diff([]ledger.Run{{LogType: "user_action", Status: "succeeded", ObjectsListed: 3, ObjectsNew: 1, ObjectsLoaded: 1, ChunksLoaded: 1, RowsLoaded: 7, DuplicatesSkipped: 2}}, outs, counts); diff != "" {
 		t.Errorf("late-file run mismatch (-want +got):\n%s", diff)
 	}
 
@@ -165,7 +178,7 @@ func TestRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(outs) != 1 || outs[0].Rows != wantRows || outs[0].ObjectsListed != 1 {
+		if len(outs) != 1 || outs[0].RowsLoaded != wantRows || outs[0].ObjectsListed != 1 {
 			t.Errorf("backfill %d: %+v, want 1 object listed and %d rows", i+1, outs, wantRows)
 		}
 	}
@@ -199,12 +212,12 @@ func TestRunCrashSafety(t *testing.T) {
 	s := masoratest.New(t)
 	crash := errors.New("simulated crash between COPY and commit")
 	chunks := 0
-	crashing, l := newRunner(t, s, loader.Options{BeforeCommit: func(context.Context) error {
+	crashing, l := newRunner(t, s, masoratest.BeforeCommit(s.Pool, func(context.Context) error {
 		if chunks++; chunks == 2 {
 			return crash
 		}
 		return nil
-	}}, 2)
+	}), 2)
 	var all []string
 	for h := 1; h <= 4; h++ {
 		msgs, ids := events(25, now.Add(-time.Duration(h)*time.Hour))
@@ -215,7 +228,7 @@ func TestRunCrashSafety(t *testing.T) {
 	if !errors.Is(err, crash) {
 		t.Fatalf("Run: %v, want the crash", err)
 	}
-	if diff := cmp.Diff([]run.Outcome{{LogType: "user_action", Status: "failed", ObjectsListed: 4, ObjectsNew: 4, ObjectsLoaded: 2, Chunks: 1, Rows: 50}}, outs, counts); diff != "" {
+	if diff := cmp.Diff([]ledger.Run{{LogType: "user_action", Status: "failed", ObjectsListed: 4, ObjectsNew: 4, ObjectsLoaded: 2, ChunksLoaded: 1, RowsLoaded: 50}}, outs, counts); diff != "" {
 		t.Errorf("crashed run mismatch (-want +got):\n%s", diff)
 	}
 	if n := s.Count(t, `SELECT count(*) FROM user_actions`); n != 50 {
@@ -226,12 +239,12 @@ func TestRunCrashSafety(t *testing.T) {
 	}
 	checkSummaries(t, s)
 
-	rerun, _ := newRunner(t, s, loader.Options{}, 2)
+	rerun, _ := newRunner(t, s, s.Pool, 2)
 	outs, err = rerun.Run(t.Context(), run.Request{Trigger: run.TriggerCLI, LogType: "user_action"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]run.Outcome{{LogType: "user_action", Status: "succeeded", ObjectsListed: 4, ObjectsNew: 2, ObjectsLoaded: 2, Chunks: 1, Rows: 50}}, outs, counts); diff != "" {
+	if diff := cmp.Diff([]ledger.Run{{LogType: "user_action", Status: "succeeded", ObjectsListed: 4, ObjectsNew: 2, ObjectsLoaded: 2, ChunksLoaded: 1, RowsLoaded: 50}}, outs, counts); diff != "" {
 		t.Errorf("rerun mismatch (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(sorted(all), eventIDs(t, s, "user_actions")); diff != "" {
@@ -253,7 +266,7 @@ func TestRunCrashSafety(t *testing.T) {
 // once they are fixed the next run loads them.
 func TestRunBadObjects(t *testing.T) {
 	s := masoratest.New(t)
-	r, l := newRunner(t, s, loader.Options{}, 10)
+	r, l := newRunner(t, s, s.Pool, 10)
 	hour := now.Add(-3 * time.Hour)
 	var good []string
 	for i := range 3 {
@@ -295,8 +308,8 @@ func TestRunBadObjects(t *testing.T) {
 	if diff := cmp.Diff(wantFailed, gotFailed); diff != "" {
 		t.Errorf("failed objects mismatch (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(run.Outcome{LogType: "user_action", Status: "failed", ObjectsListed: 6, ObjectsNew: 6, ObjectsLoaded: 3, ObjectsFailed: 3, Rows: 30},
-		outs[0], counts, cmpopts.IgnoreFields(run.Outcome{}, "Chunks", "FailedObjects")); diff != "" {
+	if diff := cmp.Diff(ledger.Run{LogType: "user_action", Status: "failed", ObjectsListed: 6, ObjectsNew: 6, ObjectsLoaded: 3, ObjectsFailed: 3, RowsLoaded: 30},
+		outs[0], counts, cmpopts.IgnoreFields(ledger.Run{}, "ChunksLoaded", "FailedObjects")); diff != "" {
 		t.Errorf("outcome mismatch (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(sorted(good), eventIDs(t, s, "user_actions")); diff != "" {
@@ -321,7 +334,7 @@ func TestRunBadObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]run.Outcome{{LogType: "user_action", Status: "succeeded", ObjectsListed: 4, ObjectsNew: 1, ObjectsLoaded: 1, Chunks: 1, Rows: 4}}, outs, counts); diff != "" {
+	if diff := cmp.Diff([]ledger.Run{{LogType: "user_action", Status: "succeeded", ObjectsListed: 4, ObjectsNew: 1, ObjectsLoaded: 1, ChunksLoaded: 1, RowsLoaded: 4}}, outs, counts); diff != "" {
 		t.Errorf("run after the fix mismatch (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(sorted(good, badIDs), eventIDs(t, s, "user_actions")); diff != "" {
@@ -332,13 +345,13 @@ func TestRunBadObjects(t *testing.T) {
 
 func TestRunRefusals(t *testing.T) {
 	s := masoratest.New(t, masoratest.NoDataset)
-	r, l := newRunner(t, s, loader.Options{}, 10)
+	r, l := newRunner(t, s, s.Pool, 10)
 	ctx := t.Context()
-	lock, err := l.Lock(ctx, []string{"seller_action"}, 0)
+	release, err := l.Lock(ctx, []string{"seller_action"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release(ctx)
+	defer release(ctx)
 	tests := []struct {
 		name string
 		req  run.Request
@@ -374,10 +387,6 @@ func TestRunBigQueryDown(t *testing.T) {
 	msgs, ids := events(6, now.Add(-time.Hour))
 	s.WriteObject(t, "user_action", msgs)
 
-	l, err := loader.New(s.Pool, s.Registry, loader.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	down, err := bigquery.NewClient(t.Context(), s.Env.BigQueryProject, option.WithEndpoint("http://127.0.0.1:1"), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
@@ -391,14 +400,14 @@ func TestRunBigQueryDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := run.New(s.Registry, source.New(s.Storage, s.Bucket, masoratest.Prefix), wh, l, metrics.New(), masoratest.Logger(t), run.Options{
-		Lookback: 48 * time.Hour, ChunkFiles: 10, ChunkTimeout: time.Minute, Now: func() time.Time { return now },
-	})
+	d := newDeps(t, s, s.Pool)
+	d.Warehouse = wh
+	r := run.New(d, options(10))
 	outs, err := r.Run(t.Context(), run.Request{Trigger: run.TriggerSchedule, LogType: "user_action"})
 	if !errors.Is(err, fault.ErrUnavailable) {
 		t.Fatalf("Run with BigQuery down: %v, want an error wrapping %v", err, fault.ErrUnavailable)
 	}
-	if diff := cmp.Diff([]run.Outcome{{LogType: "user_action", Status: "failed", ObjectsListed: 1, ObjectsNew: 1}}, outs, counts); diff != "" {
+	if diff := cmp.Diff([]ledger.Run{{LogType: "user_action", Status: "failed", ObjectsListed: 1, ObjectsNew: 1}}, outs, counts); diff != "" {
 		t.Errorf("outcome mismatch (-want +got):\n%s", diff)
 	}
 	if n := s.Count(t, `SELECT count(*) FROM masora_manifest`) + s.Count(t, `SELECT count(*) FROM user_actions`); n != 0 {
@@ -408,7 +417,7 @@ func TestRunBigQueryDown(t *testing.T) {
 		t.Errorf("%d failed runs recorded with the error, want 1", n)
 	}
 
-	up, _ := newRunner(t, s, loader.Options{}, 10)
+	up, _ := newRunner(t, s, s.Pool, 10)
 	if _, err := up.Run(t.Context(), run.Request{Trigger: run.TriggerSchedule, LogType: "user_action"}); err != nil {
 		t.Fatal(err)
 	}

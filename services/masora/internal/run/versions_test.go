@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ore-masora/pipeline/libs/layout"
-	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 )
@@ -20,7 +19,7 @@ import (
 // both load, v1 rows with a null app_version.
 func TestRunLoadsSchemaVersionsTogether(t *testing.T) {
 	s := masoratest.New(t)
-	r, _ := newRunner(t, s, loader.Options{}, 10) // both files in one chunk
+	r, _ := newRunner(t, s, s.Pool, 10) // both files in one chunk
 	versions, err := s.Registry.Versions("user_action")
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +69,7 @@ func TestRunLoadsSchemaVersionsTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(outs) != 1 || outs[0].Status != "succeeded" || outs[0].Rows != 11 || outs[0].Chunks != 1 {
+	if len(outs) != 1 || outs[0].Status != "succeeded" || outs[0].RowsLoaded != 11 || outs[0].ChunksLoaded != 1 {
 		t.Fatalf("run: %+v, want one succeeded chunk of 11 rows", outs)
 	}
 	rows, err := s.Pool.Query(t.Context(), `SELECT event_id::text, app_version FROM user_actions`)

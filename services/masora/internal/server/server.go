@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +18,7 @@ import (
 
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
-	"github.com/ore-masora/pipeline/services/masora/internal/loader"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 )
@@ -29,10 +28,26 @@ type Checker interface {
 	Ready(ctx context.Context) error
 }
 
+// Runner runs loads: a *run.Runner.
+type Runner interface {
+	// Run runs the request and returns the outcome of every log type it
+	// started; its error wraps the fault kinds of the failures.
+	Run(ctx context.Context, req run.Request) ([]ledger.Run, error)
+}
+
+// History reads the run history: a *ledger.Ledger.
+type History interface {
+	// Runs returns the most recent runs, newest first, at most limit, of
+	// one log type or of all when logType is empty.
+	Runs(ctx context.Context, logType string, limit int) ([]ledger.Run, error)
+	// GetRun returns one run, or an error wrapping fault.ErrNotFound.
+	GetRun(ctx context.Context, id int64) (ledger.Run, error)
+}
+
 // Deps are what the server serves from.
 type Deps struct {
-	Runner  *run.Runner
-	Loader  *loader.Loader
+	Runner  Runner
+	History History
 	Auth    *auth.Authenticator
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
@@ -96,20 +111,20 @@ func (s *server) route(name string, h handlerFunc) http.Handler {
 
 // Status maps an error to its HTTP status: the one place that does.
 func Status(err error) int {
-	switch {
-	case errors.Is(err, fault.ErrUnauthenticated):
+	switch fault.Kind(err) {
+	case fault.ErrUnauthenticated:
 		return http.StatusUnauthorized
-	case errors.Is(err, fault.ErrForbidden):
+	case fault.ErrForbidden:
 		return http.StatusForbidden
-	case errors.Is(err, fault.ErrInvalid):
+	case fault.ErrInvalid:
 		return http.StatusBadRequest
-	case errors.Is(err, fault.ErrNotFound):
+	case fault.ErrNotFound:
 		return http.StatusNotFound
-	case errors.Is(err, fault.ErrBusy):
+	case fault.ErrBusy:
 		return http.StatusConflict
-	case errors.Is(err, fault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case fault.ErrUnavailable:
 		return http.StatusServiceUnavailable
-	case errors.Is(err, fault.ErrBadObject):
+	case fault.ErrBadObject:
 		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
@@ -127,8 +142,8 @@ func (s *server) authed(h handlerFunc) handlerFunc {
 }
 
 type errorBody struct {
-	Error string        `json:"error"`
-	Runs  []run.Outcome `json:"runs,omitempty"`
+	Error string       `json:"error"`
+	Runs  []ledger.Run `json:"runs,omitempty"`
 }
 
 type runBody struct {
@@ -227,12 +242,12 @@ func (s *server) runs(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	runs, err := s.d.Loader.Runs(r.Context(), r.URL.Query().Get("log_type"), limit)
+	runs, err := s.d.History.Runs(r.Context(), r.URL.Query().Get("log_type"), limit)
 	if err != nil {
 		return err
 	}
 	if runs == nil {
-		runs = []loader.Run{}
+		runs = []ledger.Run{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 	return nil
@@ -243,11 +258,11 @@ func (s *server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("%w: run id %q is not a number", fault.ErrInvalid, r.PathValue("id"))
 	}
-	run, err := s.d.Loader.GetRun(r.Context(), id)
+	rec, err := s.d.History.GetRun(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, run)
+	writeJSON(w, http.StatusOK, rec)
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth/authtest"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
@@ -50,23 +51,31 @@ type harness struct {
 }
 
 // newHarness serves Masora over the test's stack. pool, when set, replaces
-// the stack's Postgres pool (to make Postgres unreachable).
-func newHarness(t *testing.T, lopts loader.Options, pool *pgxpool.Pool, opts ...masoratest.Option) *harness {
+// the stack's Postgres pool (to make Postgres unreachable); beforeCommit,
+// when set, is called before each chunk's commit (masoratest.BeforeCommit).
+func newHarness(t *testing.T, beforeCommit func(context.Context) error, pool *pgxpool.Pool, opts ...masoratest.Option) *harness {
 	t.Helper()
 	s := masoratest.New(t, opts...)
 	if pool == nil {
 		pool = s.Pool
 	}
+	var db loader.DB = pool
+	if beforeCommit != nil {
+		db = masoratest.BeforeCommit(pool, beforeCommit)
+	}
 	reg := schema.MustLoad()
-	l, err := loader.New(pool, reg, lopts)
+	l, err := loader.New(db, reg, loader.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	lg := ledger.New(pool)
 	wh := s.Warehouse(t)
 	bucket := source.New(s.Storage, s.Bucket, masoratest.Prefix)
 	m := metrics.New()
 	log := masoratest.Logger(t)
-	runner := run.New(reg, bucket, wh, l, m, log, run.Options{Lookback: 48 * time.Hour, ChunkFiles: 10, ChunkTimeout: time.Minute})
+	runner := run.New(run.Deps{
+		Registry: reg, Objects: bucket, Inspector: bucket, Warehouse: wh, Loader: l, Ledger: lg, Metrics: m, Log: log,
+	}, run.Options{Lookback: 48 * time.Hour, ChunkFiles: 10, ChunkTimeout: time.Minute})
 	iss := authtest.NewIssuer(t)
 	a, err := auth.New(t.Context(), auth.Options{
 		Token: token, Audience: audience, AllowedEmails: []string{sa},
@@ -76,7 +85,7 @@ func newHarness(t *testing.T, lopts loader.Options, pool *pgxpool.Pool, opts ...
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(server.New(server.Deps{
-		Runner: runner, Loader: l, Auth: a, Metrics: m, Log: log,
+		Runner: runner, History: lg, Auth: a, Metrics: m, Log: log,
 		Ready: map[string]server.Checker{"postgres": l, "bigquery": wh, "storage": bucket},
 	}))
 	t.Cleanup(srv.Close)
@@ -128,7 +137,7 @@ func writeEvents(t *testing.T, s *masoratest.Stack, n int) {
 }
 
 func TestAuth(t *testing.T) {
-	h := newHarness(t, loader.Options{}, nil)
+	h := newHarness(t, nil, nil)
 	writeEvents(t, h.s, 5)
 	tests := []struct {
 		name   string
@@ -178,11 +187,11 @@ func TestConcurrentRuns(t *testing.T) {
 	inChunk := make(chan struct{})
 	release := make(chan struct{})
 	var once sync.Once
-	h := newHarness(t, loader.Options{BeforeCommit: func(ctx context.Context) error {
+	h := newHarness(t, func(ctx context.Context) error {
 		once.Do(func() { close(inChunk) })
 		<-release
 		return nil
-	}}, nil)
+	}, nil)
 	writeEvents(t, h.s, 20)
 
 	first := make(chan response, 1)
@@ -207,7 +216,7 @@ func TestConcurrentRuns(t *testing.T) {
 }
 
 func TestEndpoints(t *testing.T) {
-	h := newHarness(t, loader.Options{}, nil)
+	h := newHarness(t, nil, nil)
 	writeEvents(t, h.s, 3)
 
 	if r := h.do(t, http.MethodGet, "/healthz", "", ""); r.Code != http.StatusOK {
@@ -292,7 +301,7 @@ func TestPostgresDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(down.Close)
-	h := newHarness(t, loader.Options{}, down, masoratest.NoDataset)
+	h := newHarness(t, nil, down, masoratest.NoDataset)
 	r := h.do(t, http.MethodPost, "/run", token, "")
 	if r.Code != http.StatusServiceUnavailable || !strings.Contains(r.Body["error"].(string), "127.0.0.1") {
 		t.Errorf("POST /run with Postgres down = %d %v, want 503 naming the server", r.Code, r.Body)

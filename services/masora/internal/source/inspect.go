@@ -13,6 +13,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/parquetrow"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/gcpfault"
 )
 
 // footerReadSize is how much of an object's end Inspect reads in one
@@ -45,7 +46,7 @@ func (l *Bucket) Inspect(ctx context.Context, o Object, want *parquetrow.Schema)
 	case errors.Is(err, storage.ErrObjectNotExist):
 		return fmt.Errorf("%s generation %d: %w: it vanished after it was listed", uri, o.Generation, fault.ErrBadObject)
 	case r.err != nil:
-		return classify(fmt.Sprintf("read %s", uri), r.err)
+		return gcpfault.Classify(fmt.Sprintf("read %s", uri), r.err)
 	case err != nil:
 		return fmt.Errorf("%s: %w: not a readable parquet file: %w", uri, fault.ErrBadObject, err)
 	}

@@ -8,16 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"cloud.google.com/go/storage"
-	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 
 	"github.com/ore-masora/pipeline/libs/layout"
-	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/gcpfault"
 )
 
 // Object is one parquet object of a log type.
@@ -76,7 +73,7 @@ func (l *Bucket) List(ctx context.Context, logType string, from, to time.Time) (
 			return out, nil
 		}
 		if err != nil {
-			return Listing{}, classify(fmt.Sprintf("list gs://%s/ from %s to %s", l.bucket, q.StartOffset, q.EndOffset), err)
+			return Listing{}, gcpfault.Classify(fmt.Sprintf("list gs://%s/ from %s to %s", l.bucket, q.StartOffset, q.EndOffset), err)
 		}
 		o, err := layout.Parse(l.prefix, attrs.Name)
 		if err != nil || o.Kind != layout.Data || o.LogType != logType {
@@ -92,21 +89,7 @@ func (l *Bucket) Ready(ctx context.Context) error {
 	it := l.client.Bucket(l.bucket).Objects(ctx, &storage.Query{Prefix: l.prefix})
 	it.PageInfo().MaxSize = 1
 	if _, err := it.Next(); err != nil && !errors.Is(err, iterator.Done) {
-		return classify(fmt.Sprintf("list gs://%s/%s", l.bucket, l.prefix), err)
+		return gcpfault.Classify(fmt.Sprintf("list gs://%s/%s", l.bucket, l.prefix), err)
 	}
 	return nil
-}
-
-// classify wraps err with the operation and, for timeouts, network
-// failures and server-side errors, fault.ErrUnavailable.
-func classify(op string, err error) error {
-	var (
-		apiErr *googleapi.Error
-		netErr net.Error
-	)
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
-		(errors.As(err, &apiErr) && (apiErr.Code >= 500 || apiErr.Code == http.StatusTooManyRequests)) {
-		return fmt.Errorf("%s: %w: %w", op, fault.ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }

@@ -12,19 +12,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/bigquery"
-	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 
 	"github.com/ore-masora/pipeline/libs/bqschema"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/gcpfault"
 )
 
 // SourceTablePlaceholder is the one substitution a transform may contain:
@@ -152,7 +150,7 @@ func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []
 		},
 	}
 	if err := w.call(ctx, func(ctx context.Context) error { return table.Create(ctx, meta) }); err != nil {
-		return nil, classify(fmt.Sprintf("create external table %s over %d objects (%s)", tableID, len(uris), describeURIs(uris)), err, true)
+		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("create external table %s over %d objects (%s)", tableID, len(uris), describeURIs(uris)), err)
 	}
 	defer func() {
 		if w.keepTables {
@@ -161,7 +159,7 @@ func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []
 		// Own short context: the table must go even if ctx is done.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.callTimeout)
 		defer cancel()
-		if derr := table.Delete(dctx); derr != nil && !isNotFound(derr) {
+		if derr := table.Delete(dctx); derr != nil && !gcpfault.NotFound(derr) {
 			err = errors.Join(err, fmt.Errorf("delete external table %s (it expires in 24h anyway): %w", tableID, derr))
 		}
 	}()
@@ -185,7 +183,7 @@ func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []
 		return nil
 	})
 	if err != nil {
-		return nil, classify(fmt.Sprintf("run %s transform over %d objects (%s)", logType, len(uris), describeURIs(uris)), err, true)
+		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("run %s transform over %d objects (%s)", logType, len(uris), describeURIs(uris)), err)
 	}
 	return &Result{job: job, cols: tr.lt.Columns()}, nil
 }
@@ -229,7 +227,7 @@ func describeURIs(uris []string) string {
 func (r *Result) Read(ctx context.Context) (*Rows, error) {
 	it, err := r.job.Read(ctx)
 	if err != nil {
-		return nil, classify("read transform result", err, false)
+		return nil, gcpfault.Classify("read transform result", err)
 	}
 	if err := checkColumns(it.Schema, r.cols); err != nil {
 		return nil, err
@@ -270,7 +268,7 @@ func (r *Rows) Next(dst *[]bigquery.Value) error {
 		return io.EOF
 	}
 	if err != nil {
-		return classify("read transform result", err, false)
+		return gcpfault.Classify("read transform result", err)
 	}
 	return nil
 }
@@ -282,52 +280,7 @@ func (w *Warehouse) Ready(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return classify("read BigQuery dataset "+w.dataset, err, false)
+		return gcpfault.Classify("read BigQuery dataset "+w.dataset, err)
 	}
 	return nil
-}
-
-// classify wraps err with the operation and its fault kind: ErrUnavailable
-// for timeouts, network failures and server-side errors; ErrBadObject, when
-// the objects are involved, for BigQuery's verdicts on the data (reasons
-// invalid, notFound, and HTTP 400/404 without a query error).
-func classify(op string, err error, objects bool) error {
-	var (
-		apiErr *googleapi.Error
-		bqErr  *bigquery.Error
-		netErr net.Error
-	)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
-		return fmt.Errorf("%s: %w: %w", op, fault.ErrUnavailable, err)
-	case errors.As(err, &apiErr):
-		switch {
-		case apiErr.Code >= 500 || apiErr.Code == http.StatusTooManyRequests:
-			return fmt.Errorf("%s: %w: %w", op, fault.ErrUnavailable, err)
-		case objects && (apiErr.Code == http.StatusBadRequest || apiErr.Code == http.StatusNotFound) && !hasReason(apiErr, "invalidQuery"):
-			return fmt.Errorf("%s: %w: %w", op, fault.ErrBadObject, err)
-		}
-	case errors.As(err, &bqErr):
-		switch {
-		case bqErr.Reason == "backendError" || bqErr.Reason == "rateLimitExceeded" || bqErr.Reason == "internalError":
-			return fmt.Errorf("%s: %w: %w", op, fault.ErrUnavailable, err)
-		case objects && (bqErr.Reason == "invalid" || bqErr.Reason == "notFound"):
-			return fmt.Errorf("%s: %w: %w", op, fault.ErrBadObject, err)
-		}
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
-func hasReason(e *googleapi.Error, reason string) bool {
-	for _, it := range e.Errors {
-		if it.Reason == reason {
-			return true
-		}
-	}
-	return false
-}
-
-func isNotFound(err error) bool {
-	var apiErr *googleapi.Error
-	return errors.As(err, &apiErr) && apiErr.Code == http.StatusNotFound
 }

@@ -1,0 +1,315 @@
+package run_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/libs/parquetrow"
+	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/services/masora/internal/fault"
+	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
+	"github.com/ore-masora/pipeline/services/masora/internal/loader"
+	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
+	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
+	"github.com/ore-masora/pipeline/services/masora/internal/run"
+	"github.com/ore-masora/pipeline/services/masora/internal/source"
+	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
+)
+
+// The unit tests of this file run the Runner over in-memory stand-ins of
+// its parts; the integration tests of run_test.go run it over the real ones.
+
+// fakeBucket lists objects and inspects them: those in bad fail with their error.
+type fakeBucket struct {
+	objects []source.Object
+	bad     map[string]error // by object name
+}
+
+func (b *fakeBucket) List(context.Context, string, time.Time, time.Time) (source.Listing, error) {
+	return source.Listing{Objects: b.objects}, nil
+}
+
+func (b *fakeBucket) URI(name string) string { return "gs://bucket/" + name }
+
+func (b *fakeBucket) Inspect(_ context.Context, o source.Object, _ *parquetrow.Schema) error {
+	return b.bad[o.Name]
+}
+
+// fakeWarehouse fails a transform over any object in fail with its error,
+// as BigQuery fails a whole query over one bad file.
+type fakeWarehouse struct {
+	fail  map[string]error // by URI
+	calls int
+}
+
+func (w *fakeWarehouse) Transform(_ context.Context, _, _ string, uris []string) (*warehouse.Result, error) {
+	w.calls++
+	for _, u := range uris {
+		if err := w.fail[u]; err != nil {
+			return nil, err
+		}
+	}
+	return &warehouse.Result{}, nil
+}
+
+// fakeLoader records the chunks it loads, 10 rows per object; a chunk
+// with an object in fail fails with its error, as Postgres rejects a whole
+// chunk.
+type fakeLoader struct {
+	fail   map[string]error // by object name
+	chunks [][]string
+}
+
+func (l *fakeLoader) LoadChunk(_ context.Context, c loader.Chunk) (loader.Stats, error) {
+	var names []string
+	for _, o := range c.Objects {
+		if err := l.fail[o.Name]; err != nil {
+			return loader.Stats{}, err
+		}
+		names = append(names, o.Name)
+	}
+	l.chunks = append(l.chunks, names)
+	return loader.Stats{Rows: int64(10 * len(names))}, nil
+}
+
+// fakeLedger holds the manifest in memory and records the runs.
+type fakeLedger struct {
+	loaded   map[ledger.Key]bool
+	lockErr  error
+	locked   []string
+	started  []ledger.Run
+	finished []error // the run error of each FinishRun
+}
+
+// runID is the id of every run the fakeLedger starts.
+const runID = 7
+
+func (l *fakeLedger) Lock(_ context.Context, logTypes []string, _ time.Duration) (func(context.Context), error) {
+	if l.lockErr != nil {
+		return nil, l.lockErr
+	}
+	l.locked = logTypes
+	return func(context.Context) { l.locked = nil }, nil
+}
+
+func (l *fakeLedger) Loaded(context.Context, string, time.Time, time.Time) (map[ledger.Key]bool, error) {
+	return l.loaded, nil
+}
+
+func (l *fakeLedger) StartRun(_ context.Context, logType, trigger string, from, to time.Time) (ledger.Run, error) {
+	r := ledger.Run{ID: runID, LogType: logType, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: ledger.StatusRunning, StartedAt: now}
+	l.started = append(l.started, r)
+	return r, nil
+}
+
+func (l *fakeLedger) PlanRun(context.Context, int64, int, int) error { return nil }
+
+func (l *fakeLedger) FinishRun(_ context.Context, _ int64, _ int, runErr error) (*time.Time, error) {
+	l.finished = append(l.finished, runErr)
+	t := now
+	return &t, nil
+}
+
+// fakes are the stand-ins of one test.
+type fakes struct {
+	bucket *fakeBucket
+	wh     *fakeWarehouse
+	loader *fakeLoader
+	ledger *fakeLedger
+}
+
+func newFakeRunner(t *testing.T, f fakes, chunkFiles int) *run.Runner {
+	t.Helper()
+	return run.New(run.Deps{
+		Registry: schema.MustLoad(), Objects: f.bucket, Inspector: f.bucket, Warehouse: f.wh, Loader: f.loader,
+		Ledger: f.ledger, Metrics: metrics.New(), Log: masoratest.Logger(t),
+	}, options(chunkFiles))
+}
+
+// objectNames returns the names o0 … o(n-1).
+func objectNames(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("o%d", i)
+	}
+	return out
+}
+
+func TestLoadChunks(t *testing.T) {
+	bad := fmt.Errorf("gs://bucket/x: %w: not a readable parquet file", fault.ErrBadObject)
+	down := fmt.Errorf("create external table: %w: connection refused", fault.ErrUnavailable)
+	denied := errors.New("create external table: googleapi: Error 403: Access Denied: Dataset reports")
+	uri := func(name string) string { return "gs://bucket/" + name }
+	tests := []struct {
+		name       string
+		objects    int
+		chunkFiles int
+		loaded     []string
+		inspect    map[string]error // by object name
+		transform  map[string]error // by URI
+		load       map[string]error // by object name
+		wantKind   error            // of the run's error; nil with wantErr means no known kind
+		wantErr    bool
+		want       ledger.Run // counters and failed objects
+		wantChunks [][]string
+		// wantTransforms counts the transforms: one per chunk tried.
+		wantTransforms int
+	}{
+		{
+			name: "all good, in chunks", objects: 8, chunkFiles: 4,
+			want:           ledger.Run{Status: "succeeded", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 8, ChunksLoaded: 2, RowsLoaded: 80},
+			wantChunks:     [][]string{{"o0", "o1", "o2", "o3"}, {"o4", "o5", "o6", "o7"}},
+			wantTransforms: 2,
+		},
+		{
+			name: "objects in the manifest are skipped", objects: 8, chunkFiles: 8, loaded: []string{"o0", "o1"},
+			want:           ledger.Run{Status: "succeeded", ObjectsListed: 8, ObjectsNew: 6, ObjectsLoaded: 6, ChunksLoaded: 1, RowsLoaded: 60},
+			wantChunks:     [][]string{{"o2", "o3", "o4", "o5", "o6", "o7"}},
+			wantTransforms: 1,
+		},
+		{
+			name: "an object BigQuery rejects is isolated", objects: 8, chunkFiles: 8,
+			transform: map[string]error{uri("o5"): bad}, wantKind: fault.ErrBadObject, wantErr: true,
+			want: ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 7, ObjectsFailed: 1, ChunksLoaded: 3, RowsLoaded: 70,
+				FailedObjects: []string{"o5"}},
+			wantChunks:     [][]string{{"o0", "o1", "o2", "o3"}, {"o4"}, {"o6", "o7"}},
+			wantTransforms: 7,
+		},
+		{
+			name: "an object Postgres rejects is isolated", objects: 8, chunkFiles: 8,
+			load: map[string]error{"o0": bad}, wantKind: fault.ErrBadObject, wantErr: true,
+			want: ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 7, ObjectsFailed: 1, ChunksLoaded: 3, RowsLoaded: 70,
+				FailedObjects: []string{"o0"}},
+			wantChunks:     [][]string{{"o1"}, {"o2", "o3"}, {"o4", "o5", "o6", "o7"}},
+			wantTransforms: 7,
+		},
+		{
+			name: "two bad objects are isolated", objects: 8, chunkFiles: 8,
+			transform: map[string]error{uri("o1"): bad, uri("o6"): bad}, wantKind: fault.ErrBadObject, wantErr: true,
+			want: ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 6, ObjectsFailed: 2, ChunksLoaded: 4, RowsLoaded: 60,
+				FailedObjects: []string{"o1", "o6"}},
+			wantChunks:     [][]string{{"o0"}, {"o2", "o3"}, {"o4", "o5"}, {"o7"}},
+			wantTransforms: 11,
+		},
+		{
+			name: "a bad footer is left out before BigQuery", objects: 4, chunkFiles: 4,
+			inspect: map[string]error{"o2": bad}, wantKind: fault.ErrBadObject, wantErr: true,
+			want: ledger.Run{Status: "failed", ObjectsListed: 4, ObjectsNew: 4, ObjectsLoaded: 3, ObjectsFailed: 1, ChunksLoaded: 1, RowsLoaded: 30,
+				FailedObjects: []string{"o2"}},
+			wantChunks:     [][]string{{"o0", "o1", "o3"}},
+			wantTransforms: 1,
+		},
+		{
+			name: "BigQuery unavailable fails the run without splitting", objects: 8, chunkFiles: 8,
+			transform: map[string]error{uri("o3"): down}, wantKind: fault.ErrUnavailable, wantErr: true,
+			want:           ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8},
+			wantTransforms: 1,
+		},
+		{
+			name: "a misconfiguration fails the run without splitting or blaming objects", objects: 8, chunkFiles: 8,
+			transform: map[string]error{uri("o0"): denied}, wantErr: true,
+			want:           ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8},
+			wantTransforms: 1,
+		},
+		{
+			name: "Postgres unavailable while splitting fails the run", objects: 8, chunkFiles: 8,
+			transform: map[string]error{uri("o7"): bad}, load: map[string]error{"o1": down}, wantKind: fault.ErrUnavailable, wantErr: true,
+			want:           ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8},
+			wantTransforms: 2,
+		},
+		{
+			name: "Cloud Storage unavailable while inspecting fails the run", objects: 4, chunkFiles: 4,
+			inspect: map[string]error{"o1": down}, wantKind: fault.ErrUnavailable, wantErr: true,
+			want: ledger.Run{Status: "failed", ObjectsListed: 4, ObjectsNew: 4},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hour := layout.Hour(now.Add(-time.Hour))
+			f := fakes{
+				bucket: &fakeBucket{bad: tt.inspect},
+				wh:     &fakeWarehouse{fail: tt.transform},
+				loader: &fakeLoader{fail: tt.load},
+				ledger: &fakeLedger{loaded: map[ledger.Key]bool{}},
+			}
+			for _, name := range objectNames(tt.objects) {
+				f.bucket.objects = append(f.bucket.objects, source.Object{Name: name, Generation: 1, Size: 100, Hour: hour})
+			}
+			for _, name := range tt.loaded {
+				f.ledger.loaded[ledger.Key{Name: name, Generation: 1}] = true
+			}
+			r := newFakeRunner(t, f, tt.chunkFiles)
+
+			outs, err := r.Run(t.Context(), run.Request{LogType: "user_action", Trigger: run.TriggerSchedule})
+			if (err != nil) != tt.wantErr || fault.Kind(err) != tt.wantKind {
+				t.Fatalf("Run: %v (kind %v), want error %v of kind %v", err, fault.Kind(err), tt.wantErr, tt.wantKind)
+			}
+			want := tt.want
+			want.ID, want.LogType, want.Trigger = runID, "user_action", run.TriggerSchedule
+			if diff := cmp.Diff([]ledger.Run{want}, outs, cmpopts.IgnoreFields(ledger.Run{}, "WindowFrom", "WindowTo", "StartedAt", "FinishedAt", "Error")); diff != "" {
+				t.Errorf("outcome mismatch (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantChunks, f.loader.chunks); diff != "" {
+				t.Errorf("chunks loaded mismatch (-want +got):\n%s", diff)
+			}
+			if f.wh.calls != tt.wantTransforms {
+				t.Errorf("%d transforms, want %d", f.wh.calls, tt.wantTransforms)
+			}
+			if len(f.ledger.finished) != 1 || (f.ledger.finished[0] != nil) != tt.wantErr {
+				t.Errorf("FinishRun recorded %v, want one run, failed: %v", f.ledger.finished, tt.wantErr)
+			}
+			if f.ledger.locked != nil {
+				t.Errorf("locks of %v still held after the run", f.ledger.locked)
+			}
+		})
+	}
+}
+
+func TestRunRequests(t *testing.T) {
+	busy := fmt.Errorf("lock user_action: %w", fault.ErrBusy)
+	tests := []struct {
+		name     string
+		req      run.Request
+		lockErr  error
+		wantKind error
+		// wantStarted are the runs started: log type and window.
+		wantStarted []ledger.Run
+	}{
+		{name: "lookback window of every log type", req: run.Request{Trigger: run.TriggerSchedule},
+			wantStarted: []ledger.Run{
+				{LogType: "seller_action", Trigger: "schedule", WindowFrom: layout.Hour(now.Add(-48 * time.Hour)), WindowTo: layout.Hour(now)},
+				{LogType: "user_action", Trigger: "schedule", WindowFrom: layout.Hour(now.Add(-48 * time.Hour)), WindowTo: layout.Hour(now)},
+			}},
+		{name: "backfill of a range, to whole hours", req: run.Request{Trigger: run.TriggerBackfill, LogType: "user_action", From: now.Add(-5 * time.Hour), To: now.Add(-2 * time.Hour)},
+			wantStarted: []ledger.Run{
+				{LogType: "user_action", Trigger: "backfill", WindowFrom: layout.Hour(now.Add(-5 * time.Hour)), WindowTo: layout.Hour(now.Add(-2 * time.Hour))},
+			}},
+		{name: "log type busy", req: run.Request{Trigger: run.TriggerSchedule}, lockErr: busy, wantKind: fault.ErrBusy},
+		{name: "unknown log type", req: run.Request{Trigger: run.TriggerSchedule, LogType: "page_view"}, wantKind: fault.ErrInvalid},
+		{name: "unknown trigger", req: run.Request{Trigger: "cron"}, wantKind: fault.ErrInvalid},
+		{name: "half a range", req: run.Request{Trigger: run.TriggerBackfill, From: now}, wantKind: fault.ErrInvalid},
+		{name: "range backwards", req: run.Request{Trigger: run.TriggerBackfill, From: now, To: now.Add(-time.Hour)}, wantKind: fault.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fakes{bucket: &fakeBucket{}, wh: &fakeWarehouse{}, loader: &fakeLoader{}, ledger: &fakeLedger{lockErr: tt.lockErr}}
+			outs, err := newFakeRunner(t, f, 10).Run(t.Context(), tt.req)
+			if fault.Kind(err) != tt.wantKind {
+				t.Fatalf("Run: %v, want an error of kind %v", err, tt.wantKind)
+			}
+			if tt.wantKind != nil && len(outs) != 0 {
+				t.Errorf("Run returned outcomes %+v for a refused request", outs)
+			}
+			if diff := cmp.Diff(tt.wantStarted, f.ledger.started, cmpopts.IgnoreFields(ledger.Run{}, "ID", "Status", "StartedAt")); diff != "" {
+				t.Errorf("runs started mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
