@@ -93,6 +93,13 @@ func (vs Vars) Load(getenv func(string) string) error {
 	return errors.Join(errs...)
 }
 
+// Unset reports whether getenv gives the variable name no value, blank
+// counting as none, as Load does. Rules that need a variable in some case
+// test it rather than the target, which a bad value also leaves empty.
+func Unset(getenv func(string) string, name string) bool {
+	return strings.TrimSpace(getenv(name)) == ""
+}
+
 // Usage returns the table of variables for `--help`: name, default (or
 // "(required)") and meaning, one line each.
 func (vs Vars) Usage() string {

@@ -209,6 +209,17 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+func TestUnset(t *testing.T) {
+	env := getenv(map[string]string{"SET": "x", "BLANK": " \t"})
+	got := map[string]bool{}
+	for _, name := range []string{"SET", "BLANK", "ABSENT"} {
+		got[name] = envconfig.Unset(env, name)
+	}
+	if diff := cmp.Diff(map[string]bool{"SET": false, "BLANK": true, "ABSENT": true}, got); diff != "" {
+		t.Errorf("Unset (-want +got):\n%s", diff)
+	}
+}
+
 func TestAttrs(t *testing.T) {
 	var c config
 	vars := envconfig.Vars{
