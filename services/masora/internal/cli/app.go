@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/api/option"
 
+	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
@@ -59,7 +60,7 @@ func openLoader(ctx context.Context, cfg *config.Config) (*loader.Loader, func()
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("Postgres pool for %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+		return nil, nil, fmt.Errorf("Postgres pool for %s: %w", envconfig.RedactPassword(cfg.DatabaseURL), err)
 	}
 	l, err := loader.New(pool, schema.MustLoad(), loader.Options{})
 	if err != nil {
