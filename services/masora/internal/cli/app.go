@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/api/option"
 
+	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
@@ -61,7 +62,7 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("Postgres pool for %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+		return nil, fmt.Errorf("Postgres pool for %s: %w", envconfig.RedactPassword(cfg.DatabaseURL), err)
 	}
 	return pool, nil
 }

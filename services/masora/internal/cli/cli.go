@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/logjson"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
@@ -112,7 +113,7 @@ concurrently and repeatedly.`,
 			return func(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
 				st, err := reportdb.Migrate(ctx, cfg.DatabaseURL)
 				if err != nil {
-					return fmt.Errorf("migrate %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+					return fmt.Errorf("migrate %s: %w", envconfig.RedactPassword(cfg.DatabaseURL), err)
 				}
 				fmt.Fprintf(e.Stdout, "reporting database at migration %d of %d\n", st.Version, st.Latest)
 				return nil
@@ -134,8 +135,9 @@ concurrently and repeatedly.`,
 	},
 }
 
-const envHelp = `Configuration comes from the environment; see services/masora/README.md.
-Required: DATABASE_URL; to load also BIGQUERY_PROJECT, BIGQUERY_DATASET, GCS_BUCKET.`
+// envHelp ends every help text: the environment variables, their defaults
+// and meaning.
+var envHelp = "\nEnvironment (see services/masora/README.md):\n" + config.Usage()
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "masora loads Ore's parquet files into the reporting Postgres through BigQuery.")
@@ -147,7 +149,7 @@ func usage(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nRun `masora <command> -help` for a command's flags.")
-	fmt.Fprintln(w, "\n"+envHelp)
+	fmt.Fprint(w, envHelp)
 }
 
 // Main runs the masora command with args (without the program name) and
@@ -178,7 +180,7 @@ func Main(ctx context.Context, args []string, e Env) int {
 		fmt.Fprintf(fs.Output(), "Usage: masora %s %s\n\n%s\n\n", cmd.name, cmd.usage, cmd.help)
 		fmt.Fprintln(fs.Output(), "Flags:")
 		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\n"+envHelp)
+		fmt.Fprint(fs.Output(), envHelp)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -300,7 +302,7 @@ func serve(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) err
 func status(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, logType string, limit int, asJSON bool) error {
 	st, err := reportdb.Check(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("read migration version of %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+		return fmt.Errorf("read migration version of %s: %w", envconfig.RedactPassword(cfg.DatabaseURL), err)
 	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {

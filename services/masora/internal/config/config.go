@@ -6,28 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
-)
-
-// Defaults of the optional settings.
-const (
-	DefaultPort            = 8080
-	DefaultGCSPrefix       = layout.DefaultPrefix
-	DefaultLookback        = 48 * time.Hour
-	DefaultChunkFiles      = 100
-	DefaultDBMaxConns      = 4
-	DefaultBigQueryTimeout = 2 * time.Minute
-	DefaultChunkTimeout    = 30 * time.Minute
-	DefaultShutdownTimeout = 10 * time.Second
-	DefaultOIDCIssuer      = "https://accounts.google.com"
-	DefaultOIDCJWKSURL     = "https://www.googleapis.com/oauth2/v3/certs"
 )
 
 // Config is Masora's configuration. The comment of each field names its
@@ -40,7 +24,7 @@ type Config struct {
 	LogLevel slog.Level
 
 	// DatabaseURL is the reporting Postgres, a pgx connection string
-	// ($DATABASE_URL, required). Never log it: use RedactURL.
+	// ($DATABASE_URL, required). Never log it: use envconfig.RedactPassword.
 	DatabaseURL string
 	// DBMaxConns bounds the Postgres pool ($MASORA_DB_MAX_CONNS, 4; at least
 	// 2: one connection holds the run's lock, one loads).
@@ -119,76 +103,92 @@ type Config struct {
 	InsecureLocal bool
 }
 
+// vars is the table of every variable Masora reads, bound to c's fields:
+// Load, Usage and LogValue all come from it.
+func (c *Config) vars() envconfig.Vars {
+	return envconfig.Vars{
+		{Name: "PORT", Default: "8080", Value: envconfig.Int(&c.Port, 1, 65535),
+			Doc: "HTTP port of serve (Cloud Run sets it)"},
+		{Name: "LOG_LEVEL", Default: "info", Value: envconfig.Level(&c.LogLevel),
+			Doc: "debug, info, warn or error"},
+		{Name: "DATABASE_URL", Required: true, Value: envconfig.ConnString(&c.DatabaseURL),
+			Doc: "the reporting Postgres, a pgx connection string, e.g. postgres://masora@host:5432/reports"},
+		{Name: "MASORA_DB_MAX_CONNS", Default: "4", Value: envconfig.Int(&c.DBMaxConns, 2, 1000),
+			Doc: "Postgres pool size, 2 to 1000: one connection holds the run's lock, one loads"},
+		{Name: "BIGQUERY_PROJECT", Value: envconfig.Match(&c.BigQueryProject, warehouse.ValidProject, "a Google Cloud project ID, like my-project"),
+			Doc: "project that runs the queries and holds the dataset (required to load)"},
+		{Name: "BIGQUERY_DATASET", Value: envconfig.Match(&c.BigQueryDataset, warehouse.ValidDataset, "a dataset ID: letters, digits and underscores"),
+			Doc: "dataset of the short-lived external tables (required to load)"},
+		{Name: "BIGQUERY_LOCATION", Value: envconfig.String(&c.BigQueryLocation),
+			Doc: "location of the dataset and jobs; empty: BigQuery's default"},
+		{Name: "BIGQUERY_ENDPOINT", Value: envconfig.URL(&c.BigQueryEndpoint),
+			Doc: "BigQuery API endpoint (the emulator), used without authentication; empty: real BigQuery"},
+		{Name: "MASORA_BIGQUERY_STORAGE_READ", Value: envconfig.Bool(&c.BigQueryStorageRead),
+			Doc: "read results with the Storage Read API, else jobs.getQueryResults pages; default true, false when BIGQUERY_ENDPOINT is set"},
+		{Name: "MASORA_BIGQUERY_TIMEOUT", Default: "2m", Value: envconfig.Duration(&c.BigQueryTimeout, time.Second, envconfig.MaxDuration),
+			Doc: "deadline of each BigQuery call: create or delete a table, run a query to completion"},
+		{Name: "MASORA_BIGQUERY_KEEP_TABLES", Default: "false", Value: envconfig.Bool(&c.BigQueryKeepTables),
+			Doc: "leave each chunk's external table to expire (24h) instead of deleting it; true with the bigquery-emulator"},
+		{Name: "MASORA_CHUNK_TIMEOUT", Default: "30m", Value: envconfig.Duration(&c.ChunkTimeout, time.Second, envconfig.MaxDuration),
+			Doc: "deadline of one chunk, from table creation to commit"},
+		{Name: "GCS_BUCKET", Value: envconfig.String(&c.GCSBucket),
+			Doc: "bucket Ore writes to (required to load)"},
+		{Name: "GCS_PREFIX", Default: layout.DefaultPrefix, Value: envconfig.String(&c.GCSPrefix),
+			Doc: "layout prefix in the bucket"},
+		{Name: "STORAGE_EMULATOR_HOST",
+			Doc: "http://host:port of a GCS emulator; unset for Google Cloud Storage (read by the storage client)"},
+		{Name: "MASORA_LOOKBACK", Default: "48h", Value: envconfig.Duration(&c.Lookback, time.Hour, envconfig.MaxDuration),
+			Doc: "how far back a scheduled run lists hour folders, at least 1h"},
+		{Name: "MASORA_CHUNK_FILES", Default: "100", Value: envconfig.Int(&c.ChunkFiles, 1, 10000),
+			Doc: "objects per chunk, 1 to 10000: one external table, one query, one transaction"},
+		{Name: "MASORA_LOCK_WAIT", Default: "0s", Value: envconfig.Duration(&c.LockWait, 0, envconfig.MaxDuration),
+			Doc: "how long a run waits for its log type's lock before answering 409"},
+		{Name: "MASORA_SHUTDOWN_TIMEOUT", Default: "10s", Value: envconfig.Duration(&c.ShutdownTimeout, 0, envconfig.MaxDuration),
+			Doc: "grace period after SIGTERM; then runs are cancelled and their chunk rolls back"},
+		{Name: "MASORA_OIDC_AUDIENCE", Value: envconfig.String(&c.OIDCAudience),
+			Doc: "accept Google-signed OIDC ID tokens for this audience, the service URL; empty: off"},
+		{Name: "MASORA_OIDC_ALLOWED_EMAILS", Value: envconfig.List(&c.OIDCAllowedEmails),
+			Doc: "comma-separated service accounts allowed to trigger runs (required with MASORA_OIDC_AUDIENCE)"},
+		{Name: "MASORA_OIDC_ISSUER", Default: "https://accounts.google.com", Value: envconfig.String(&c.OIDCIssuer),
+			Doc: "required token issuer"},
+		{Name: "MASORA_OIDC_JWKS_URL", Default: "https://www.googleapis.com/oauth2/v3/certs", Value: envconfig.URL(&c.OIDCJWKSURL),
+			Doc: "where the issuer's signing keys are fetched"},
+		{Name: "MASORA_AUTH_TOKEN", Secret: true, Value: envconfig.Match(&c.AuthToken, func(s string) bool { return len(s) >= 16 }, "at least 16 characters"),
+			Doc: "shared bearer token for /run and /backfill, for local use; empty: off"},
+		{Name: "MASORA_INSECURE_LOCAL", Default: "false", Value: envconfig.Bool(&c.InsecureLocal),
+			Doc: "serve /run and /backfill with no authentication at all; for a laptop only"},
+	}
+}
+
+// Usage describes every environment variable, its default and meaning.
+func Usage() string { return new(Config).vars().Usage() }
+
 // Load reads the configuration from getenv (os.Getenv in production) and
 // checks every value that is set. What a command needs beyond that is
-// checked by CheckPipeline and CheckServe. The error lists every problem.
+// checked by CheckPipeline and CheckServe. The error lists every problem,
+// one a line.
 func Load(getenv func(string) string) (*Config, error) {
-	p := parser{getenv: getenv}
-	c := &Config{
-		Port:               p.int("PORT", DefaultPort, 1, 65535),
-		LogLevel:           p.level("LOG_LEVEL"),
-		DatabaseURL:        getenv("DATABASE_URL"),
-		DBMaxConns:         int32(p.int("MASORA_DB_MAX_CONNS", DefaultDBMaxConns, 2, 1000)),
-		BigQueryProject:    getenv("BIGQUERY_PROJECT"),
-		BigQueryDataset:    getenv("BIGQUERY_DATASET"),
-		BigQueryLocation:   getenv("BIGQUERY_LOCATION"),
-		BigQueryEndpoint:   getenv("BIGQUERY_ENDPOINT"),
-		BigQueryTimeout:    p.duration("MASORA_BIGQUERY_TIMEOUT", DefaultBigQueryTimeout, time.Second),
-		ChunkTimeout:       p.duration("MASORA_CHUNK_TIMEOUT", DefaultChunkTimeout, time.Second),
-		BigQueryKeepTables: p.bool("MASORA_BIGQUERY_KEEP_TABLES", false),
-		GCSBucket:          getenv("GCS_BUCKET"),
-		GCSPrefix:          p.str("GCS_PREFIX", DefaultGCSPrefix),
-		Lookback:           p.duration("MASORA_LOOKBACK", DefaultLookback, time.Hour),
-		ChunkFiles:         p.int("MASORA_CHUNK_FILES", DefaultChunkFiles, 1, 10000),
-		LockWait:           p.duration("MASORA_LOCK_WAIT", 0, 0),
-		ShutdownTimeout:    p.duration("MASORA_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 0),
-		AuthToken:          getenv("MASORA_AUTH_TOKEN"),
-		OIDCAudience:       getenv("MASORA_OIDC_AUDIENCE"),
-		OIDCIssuer:         p.str("MASORA_OIDC_ISSUER", DefaultOIDCIssuer),
-		OIDCJWKSURL:        p.str("MASORA_OIDC_JWKS_URL", DefaultOIDCJWKSURL),
-		InsecureLocal:      p.bool("MASORA_INSECURE_LOCAL", false),
-	}
-	c.BigQueryStorageRead = p.bool("MASORA_BIGQUERY_STORAGE_READ", c.BigQueryEndpoint == "")
-	for _, e := range strings.Split(getenv("MASORA_OIDC_ALLOWED_EMAILS"), ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			c.OIDCAllowedEmails = append(c.OIDCAllowedEmails, e)
-		}
-	}
-
-	if c.DatabaseURL == "" {
-		p.fail("DATABASE_URL is required: the reporting Postgres, e.g. postgres://masora@host:5432/reports")
-	}
-	if c.BigQueryDataset != "" && !warehouse.ValidDataset(c.BigQueryDataset) {
-		p.fail("BIGQUERY_DATASET %q: must be letters, digits and underscores", c.BigQueryDataset)
-	}
-	if c.BigQueryProject != "" && !warehouse.ValidProject(c.BigQueryProject) {
-		p.fail("BIGQUERY_PROJECT %q: not a project ID", c.BigQueryProject)
-	}
-	for _, u := range []struct{ name, val string }{
-		{"BIGQUERY_ENDPOINT", c.BigQueryEndpoint},
-		{"MASORA_OIDC_JWKS_URL", c.OIDCJWKSURL},
-	} {
-		if u.val == "" {
-			continue
-		}
-		if parsed, err := url.Parse(u.val); err != nil || parsed.Host == "" || (parsed.Scheme != "http" && parsed.Scheme != "https") {
-			p.fail("%s %q: want an http(s) URL", u.name, u.val)
-		}
-	}
-	if c.OIDCAudience != "" && len(c.OIDCAllowedEmails) == 0 {
-		p.fail("MASORA_OIDC_ALLOWED_EMAILS is required with MASORA_OIDC_AUDIENCE: list the Cloud Scheduler service accounts allowed to trigger runs")
-	}
-	if c.AuthToken != "" && len(c.AuthToken) < 16 {
-		p.fail("MASORA_AUTH_TOKEN must be at least 16 characters")
+	c := &Config{}
+	errs := []error{c.vars().Load(getenv)}
+	if envconfig.Unset(getenv, "MASORA_BIGQUERY_STORAGE_READ") {
+		// Emulators lack the Storage Read API.
+		c.BigQueryStorageRead = c.BigQueryEndpoint == ""
 	}
 	c.GCSPrefix = strings.Trim(c.GCSPrefix, "/")
-	if err := errors.Join(p.errs...); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+	if c.OIDCAudience != "" && len(c.OIDCAllowedEmails) == 0 {
+		errs = append(errs, envconfig.Missing("MASORA_OIDC_ALLOWED_EMAILS",
+			"with MASORA_OIDC_AUDIENCE: list the Cloud Scheduler service accounts allowed to trigger runs"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, invalid(err)
 	}
 	return c, nil
 }
 
-var ()
+// invalid introduces the configuration problems err lists.
+func invalid(err error) error {
+	return fmt.Errorf("invalid configuration (see masora -help):\n%w", err)
+}
 
 // CheckPipeline reports what is missing to run loads: the BigQuery project
 // and dataset and the bucket.
@@ -200,11 +200,11 @@ func (c *Config) CheckPipeline() error {
 		{"GCS_BUCKET", c.GCSBucket},
 	} {
 		if r.val == "" {
-			errs = append(errs, fmt.Errorf("%s is required to run loads", r.name))
+			errs = append(errs, envconfig.Missing(r.name, "to run loads"))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return invalid(err)
 	}
 	return nil
 }
@@ -213,129 +213,13 @@ func (c *Config) CheckPipeline() error {
 // by a bearer token, or explicitly not at all with MASORA_INSECURE_LOCAL.
 func (c *Config) CheckServe() error {
 	if c.OIDCAudience == "" && c.AuthToken == "" && !c.InsecureLocal {
-		return errors.New("configuration: no authentication for /run and /backfill: set MASORA_OIDC_AUDIENCE and MASORA_OIDC_ALLOWED_EMAILS (Cloud Run), or MASORA_AUTH_TOKEN, or MASORA_INSECURE_LOCAL=true on a laptop")
+		return invalid(errors.New("no authentication for /run and /backfill: set MASORA_OIDC_AUDIENCE and MASORA_OIDC_ALLOWED_EMAILS (Cloud Run), or MASORA_AUTH_TOKEN, or MASORA_INSECURE_LOCAL=true on a laptop"))
 	}
 	return nil
 }
 
-// LogValue logs the configuration with its secrets redacted.
+// LogValue logs every variable Masora reads, secrets and the database
+// password redacted.
 func (c *Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.Int("port", c.Port),
-		slog.String("log_level", c.LogLevel.String()),
-		slog.String("database_url", RedactURL(c.DatabaseURL)),
-		slog.Int("db_max_conns", int(c.DBMaxConns)),
-		slog.String("bigquery_project", c.BigQueryProject),
-		slog.String("bigquery_dataset", c.BigQueryDataset),
-		slog.String("bigquery_location", c.BigQueryLocation),
-		slog.String("bigquery_endpoint", c.BigQueryEndpoint),
-		slog.Bool("bigquery_storage_read", c.BigQueryStorageRead),
-		slog.Duration("bigquery_timeout", c.BigQueryTimeout),
-		slog.Bool("bigquery_keep_tables", c.BigQueryKeepTables),
-		slog.Duration("chunk_timeout", c.ChunkTimeout),
-		slog.String("gcs_bucket", c.GCSBucket),
-		slog.String("gcs_prefix", c.GCSPrefix),
-		slog.Duration("lookback", c.Lookback),
-		slog.Int("chunk_files", c.ChunkFiles),
-		slog.Duration("lock_wait", c.LockWait),
-		slog.Bool("auth_token_set", c.AuthToken != ""),
-		slog.String("oidc_audience", c.OIDCAudience),
-		slog.Any("oidc_allowed_emails", c.OIDCAllowedEmails),
-		slog.String("oidc_issuer", c.OIDCIssuer),
-		slog.String("oidc_jwks_url", c.OIDCJWKSURL),
-		slog.Bool("insecure_local", c.InsecureLocal),
-	)
-}
-
-// passwordPattern finds the password of a keyword/value connection string.
-var passwordPattern = regexp.MustCompile(`(?i)(password\s*=\s*)('(\\.|[^'])*'|\S+)`)
-
-// RedactURL returns a Postgres connection string (URL or keyword/value
-// form) with its password replaced by "xxxxx", fit for logs and errors.
-func RedactURL(dsn string) string {
-	if strings.Contains(dsn, "://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "(unparsable connection URL)"
-		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	return passwordPattern.ReplaceAllString(dsn, "${1}xxxxx")
-}
-
-// parser reads typed settings and collects every problem.
-type parser struct {
-	getenv func(string) string
-	errs   []error
-}
-
-func (p *parser) fail(format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf(format, args...))
-}
-
-func (p *parser) str(name, def string) string {
-	if v := p.getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func (p *parser) int(name string, def, lo, hi int) int {
-	v := p.getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		p.fail("%s %q: want a whole number from %d to %d", name, v, lo, hi)
-		return def
-	}
-	return n
-}
-
-func (p *parser) duration(name string, def, lo time.Duration) time.Duration {
-	v := p.getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < lo {
-		p.fail("%s %q: want a duration of at least %s, e.g. 90s, 48h", name, v, lo)
-		return def
-	}
-	return d
-}
-
-func (p *parser) bool(name string, def bool) bool {
-	v := p.getenv(name)
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		p.fail("%s %q: want true or false", name, v)
-		return def
-	}
-	return b
-}
-
-func (p *parser) level(name string) slog.Level {
-	var l slog.Level
-	v := p.getenv(name)
-	if v == "" {
-		return slog.LevelInfo
-	}
-	if err := l.UnmarshalText([]byte(v)); err != nil {
-		p.fail("%s %q: want debug, info, warn or error", name, v)
-		return slog.LevelInfo
-	}
-	return l
+	return slog.GroupValue(c.vars().Attrs()...)
 }

@@ -18,8 +18,8 @@ func TestComposeConfiguresOre(t *testing.T) {
 	f := composetest.Load(t)
 	ore := f.Service(t, "ore")
 	known := map[string]bool{}
-	for _, v := range variables {
-		known[v.name] = true
+	for _, v := range new(Config).vars() {
+		known[v.Name] = true
 	}
 	for name := range ore.Environment {
 		if !known[name] && !sdkVariables[name] {

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/parquet-go/parquet-go/compress"
 
+	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
 )
@@ -55,8 +55,7 @@ type Config struct {
 
 	LogLevel slog.Level
 
-	// CompressionName and Compression are the parquet page codec.
-	CompressionName   string
+	// Compression is the parquet page codec.
 	Compression       compress.Codec
 	UploadConcurrency int
 	UploadTimeout     time.Duration
@@ -69,9 +68,11 @@ type Config struct {
 	PollWaitTime      time.Duration
 	ShutdownTimeout   time.Duration
 
+	// LambdaMemoryMB is the Lambda function's memory size; 0 outside Lambda.
+	LambdaMemoryMB int
 	// MemoryLimit is the Go runtime's soft memory limit in bytes, derived
-	// from the Lambda function's memory size; 0 leaves the runtime's own
-	// setting (GOMEMLIMIT, or none).
+	// from LambdaMemoryMB; 0 leaves the runtime's own setting (GOMEMLIMIT,
+	// or none).
 	MemoryLimit int64
 }
 
@@ -79,184 +80,100 @@ type Config struct {
 // Go heap; the rest is for the runtime, stacks and buffers outside the heap.
 const memorySharePercent = 85
 
-// variable documents one environment variable.
-type variable struct {
-	name, def, doc string
+// vars is the table of every variable Ore reads, bound to c's fields: Load,
+// Usage and LogValue all come from it.
+func (c *Config) vars() envconfig.Vars {
+	return envconfig.Vars{
+		{Name: "ORE_MODE", Default: string(ModeAuto), Value: envconfig.Enum(&c.Mode, ModeLambda, ModePoll, ModeAuto),
+			Doc: "lambda, poll, or auto: lambda when AWS_LAMBDA_RUNTIME_API is set, else poll"},
+		{Name: "GCS_BUCKET", Required: true, Value: envconfig.String(&c.GCSBucket),
+			Doc: "bucket the parquet files and quarantine go to"},
+		{Name: "GCS_PREFIX", Default: layout.DefaultPrefix, Value: envconfig.String(&c.GCSPrefix),
+			Doc: "object name prefix inside the bucket"},
+		{Name: "STORAGE_EMULATOR_HOST",
+			Doc: "http://host:port of a GCS emulator; unset for Google Cloud Storage (read by the storage client)"},
+		{Name: "AWS_REGION", Value: envconfig.String(&c.AWSRegion),
+			Doc: "AWS region of the queue (required in poll mode; set by Lambda)"},
+		{Name: "SQS_ENDPOINT", Value: envconfig.URL(&c.SQSEndpoint),
+			Doc: "SQS endpoint URL; empty for AWS (poll mode)"},
+		{Name: "SQS_QUEUE_URL", Value: envconfig.URL(&c.SQSQueueURL),
+			Doc: "queue to consume (required in poll mode)"},
+		{Name: "LOG_LEVEL", Default: "info", Value: envconfig.Level(&c.LogLevel),
+			Doc: "debug, info, warn or error"},
+		{Name: "ORE_PARQUET_COMPRESSION", Default: "zstd", Value: envconfig.Parse(&c.Compression, parquetrow.ParseCodec, "zstd, snappy, gzip, lz4_raw or none"),
+			Doc: "parquet compression: zstd, snappy, gzip, lz4_raw or none"},
+		{Name: "ORE_UPLOAD_CONCURRENCY", Default: "4", Value: envconfig.Int(&c.UploadConcurrency, 1, 64),
+			Doc: "objects uploaded at once per batch, 1 to 64"},
+		{Name: "ORE_UPLOAD_TIMEOUT", Default: "60s", Value: envconfig.Duration(&c.UploadTimeout, time.Second, 15*time.Minute),
+			Doc: "deadline of one object upload, retries included, 1s to 15m"},
+		{Name: "ORE_POLL_BATCH_SIZE", Default: "10000", Value: envconfig.Int(&c.PollBatchSize, 1, MaxPollBatchSize),
+			Doc: "poll mode: most messages per batch, 1 to 10000"},
+		{Name: "ORE_POLL_BATCH_WINDOW", Default: "5s", Value: envconfig.Duration(&c.PollBatchWindow, 0, MaxPollBatchWindow),
+			Doc: "poll mode: longest wait to fill a batch, 0s to 5m; keep it below the queue's visibility timeout"},
+		{Name: "ORE_POLL_MAX_BATCH_BYTES", Default: strconv.Itoa(LambdaPayloadBytes), Value: envconfig.Int(&c.PollMaxBatchBytes, 256<<10, 64<<20),
+			Doc: "poll mode: most body bytes per batch (Lambda's 6 MB payload limit by default), 262144 to 67108864"},
+		{Name: "ORE_POLL_RECEIVERS", Default: "8", Value: envconfig.Int(&c.PollReceivers, 1, 64),
+			Doc: "poll mode: concurrent ReceiveMessage loops, 1 to 64"},
+		{Name: "ORE_POLL_HANDLERS", Default: "2", Value: envconfig.Int(&c.PollHandlers, 1, 16),
+			Doc: "poll mode: batches handled at once, 1 to 16"},
+		{Name: "ORE_POLL_WAIT_TIME", Default: "20s", Value: envconfig.Parse(&c.PollWaitTime, parseWaitTime, "whole seconds from 0s to 20s, like 20s"),
+			Doc: "poll mode: ReceiveMessage long poll, whole seconds, 0s to 20s"},
+		{Name: "ORE_SHUTDOWN_TIMEOUT", Default: "30s", Value: envconfig.Duration(&c.ShutdownTimeout, time.Second, 15*time.Minute),
+			Doc: "poll mode: time to finish in-flight batches after SIGTERM, 1s to 15m"},
+		{Name: "AWS_LAMBDA_RUNTIME_API",
+			Doc: "set by Lambda: ORE_MODE=auto then means lambda"},
+		{Name: "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", Value: envconfig.Int(&c.LambdaMemoryMB, 128, 10240),
+			Doc: "set by Lambda, in MB: without GOMEMLIMIT, the Go memory limit becomes 85% of it"},
+		{Name: "GOMEMLIMIT",
+			Doc: "the Go runtime's soft memory limit, e.g. 100MiB (read by the runtime)"},
+	}
 }
 
-// variables lists every variable Load reads, with its default; Usage prints
-// this table.
-var variables = []variable{
-	{"ORE_MODE", "auto", "lambda, poll, or auto: lambda when AWS_LAMBDA_RUNTIME_API is set, else poll"},
-	{"GCS_BUCKET", "", "bucket the parquet files and quarantine go to (required)"},
-	{"GCS_PREFIX", layout.DefaultPrefix, "object name prefix inside the bucket"},
-	{"STORAGE_EMULATOR_HOST", "", "http://host:port of a GCS emulator; unset for Google Cloud Storage (read by the storage client)"},
-	{"AWS_REGION", "", "AWS region of the queue (required in poll mode; set by Lambda)"},
-	{"SQS_ENDPOINT", "", "SQS endpoint URL; empty for AWS (poll mode)"},
-	{"SQS_QUEUE_URL", "", "queue to consume (required in poll mode)"},
-	{"LOG_LEVEL", "info", "debug, info, warn or error"},
-	{"ORE_PARQUET_COMPRESSION", "zstd", "parquet compression: zstd, snappy, gzip, lz4_raw or none"},
-	{"ORE_UPLOAD_CONCURRENCY", "4", "objects uploaded at once per batch, 1 to 64"},
-	{"ORE_UPLOAD_TIMEOUT", "60s", "deadline of one object upload, retries included"},
-	{"ORE_POLL_BATCH_SIZE", "10000", "poll mode: most messages per batch, 1 to 10000"},
-	{"ORE_POLL_BATCH_WINDOW", "5s", "poll mode: longest wait to fill a batch, 0s to 300s; keep it below the queue's visibility timeout"},
-	{"ORE_POLL_MAX_BATCH_BYTES", "6291456", "poll mode: most body bytes per batch (Lambda's 6 MB payload limit by default)"},
-	{"ORE_POLL_RECEIVERS", "8", "poll mode: concurrent ReceiveMessage loops, 1 to 64"},
-	{"ORE_POLL_HANDLERS", "2", "poll mode: batches handled at once, 1 to 16"},
-	{"ORE_POLL_WAIT_TIME", "20s", "poll mode: ReceiveMessage long poll, whole seconds, 0s to 20s"},
-	{"ORE_SHUTDOWN_TIMEOUT", "30s", "poll mode: time to finish in-flight batches after SIGTERM"},
-	{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "", "set by Lambda: without GOMEMLIMIT, the Go memory limit becomes 85% of it"},
+// parseWaitTime parses a long poll wait: SQS takes whole seconds, at most
+// MaxPollWaitTime.
+func parseWaitTime(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > MaxPollWaitTime || d%time.Second != 0 {
+		return 0, errors.New("not whole seconds from 0s to 20s")
+	}
+	return d, nil
 }
 
 // Usage describes every environment variable, its default and meaning.
-func Usage() string {
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
-	for _, v := range variables {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.name, v.def, v.doc)
-	}
-	tw.Flush()
-	return b.String()
-}
-
-// reader reads variables, applying defaults and collecting one error per bad value.
-type reader struct {
-	getenv func(string) string
-	errs   []error
-}
-
-func (r *reader) str(name string) string {
-	if v := strings.TrimSpace(r.getenv(name)); v != "" {
-		return v
-	}
-	for _, v := range variables {
-		if v.name == name {
-			return v.def
-		}
-	}
-	panic("config: undocumented variable " + name)
-}
-
-func (r *reader) fail(name, value, format string, args ...any) {
-	r.errs = append(r.errs, fmt.Errorf("%s=%q: %s", name, value, fmt.Sprintf(format, args...)))
-}
-
-func (r *reader) intIn(name string, lo, hi int) int {
-	s := r.str(name)
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		r.fail(name, s, "want a whole number from %d to %d", lo, hi)
-	}
-	return n
-}
-
-func (r *reader) durationIn(name string, lo, hi time.Duration) time.Duration {
-	s := r.str(name)
-	d, err := time.ParseDuration(s)
-	if err != nil || d < lo || d > hi {
-		r.fail(name, s, "want a duration like 5s or 2m from %s to %s", lo, hi)
-	}
-	return d
-}
+func Usage() string { return new(Config).vars().Usage() }
 
 // Load reads the configuration with getenv (os.Getenv in production) and
-// validates it. The error lists every bad or missing value.
+// validates it. The error lists every bad or missing value, one a line.
 func Load(getenv func(string) string) (Config, error) {
-	r := &reader{getenv: getenv}
-	c := Config{
-		AWSRegion:         r.str("AWS_REGION"),
-		SQSEndpoint:       r.str("SQS_ENDPOINT"),
-		SQSQueueURL:       r.str("SQS_QUEUE_URL"),
-		GCSBucket:         r.str("GCS_BUCKET"),
-		GCSPrefix:         strings.Trim(r.str("GCS_PREFIX"), "/"),
-		CompressionName:   strings.ToLower(r.str("ORE_PARQUET_COMPRESSION")),
-		UploadConcurrency: r.intIn("ORE_UPLOAD_CONCURRENCY", 1, 64),
-		UploadTimeout:     r.durationIn("ORE_UPLOAD_TIMEOUT", time.Second, 15*time.Minute),
-		PollBatchSize:     r.intIn("ORE_POLL_BATCH_SIZE", 1, MaxPollBatchSize),
-		PollBatchWindow:   r.durationIn("ORE_POLL_BATCH_WINDOW", 0, MaxPollBatchWindow),
-		PollMaxBatchBytes: r.intIn("ORE_POLL_MAX_BATCH_BYTES", 256*1024, 64*1024*1024),
-		PollReceivers:     r.intIn("ORE_POLL_RECEIVERS", 1, 64),
-		PollHandlers:      r.intIn("ORE_POLL_HANDLERS", 1, 16),
-		PollWaitTime:      r.durationIn("ORE_POLL_WAIT_TIME", 0, MaxPollWaitTime),
-		ShutdownTimeout:   r.durationIn("ORE_SHUTDOWN_TIMEOUT", time.Second, 15*time.Minute),
-	}
-
-	switch m := Mode(strings.ToLower(r.str("ORE_MODE"))); m {
-	case ModeLambda, ModePoll:
-		c.Mode = m
-	case ModeAuto:
+	var c Config
+	errs := []error{c.vars().Load(getenv)}
+	c.GCSPrefix = strings.Trim(c.GCSPrefix, "/")
+	if c.Mode == ModeAuto {
 		c.Mode = ModePoll
 		if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 			c.Mode = ModeLambda
 		}
-	default:
-		r.fail("ORE_MODE", string(m), "want lambda, poll or auto")
 	}
-
-	if c.GCSBucket == "" {
-		r.errs = append(r.errs, errors.New("GCS_BUCKET is required: set it to the bucket Ore writes to"))
+	if c.LambdaMemoryMB > 0 && getenv("GOMEMLIMIT") == "" {
+		c.MemoryLimit = int64(c.LambdaMemoryMB) << 20 * memorySharePercent / 100
 	}
-	if s := r.str("LOG_LEVEL"); c.LogLevel.UnmarshalText([]byte(s)) != nil {
-		r.fail("LOG_LEVEL", s, "want debug, info, warn or error")
-	}
-	codec, err := parquetrow.ParseCodec(c.CompressionName)
-	if err != nil {
-		r.fail("ORE_PARQUET_COMPRESSION", c.CompressionName, "want zstd, snappy, gzip, lz4_raw or none")
-	}
-	c.Compression = codec
-	if c.PollWaitTime%time.Second != 0 {
-		r.fail("ORE_POLL_WAIT_TIME", c.PollWaitTime.String(), "SQS takes whole seconds")
-	}
-
-	if mb := r.str("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"); mb != "" && getenv("GOMEMLIMIT") == "" {
-		n, err := strconv.Atoi(mb)
-		if err != nil || n < 128 {
-			r.fail("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb, "want the function's memory in MB, at least 128")
-		}
-		c.MemoryLimit = int64(n) << 20 * memorySharePercent / 100
-	}
-
 	if c.Mode == ModePoll {
-		if c.SQSQueueURL == "" {
-			r.errs = append(r.errs, errors.New("SQS_QUEUE_URL is required in poll mode: set it to the queue Ore consumes"))
+		if envconfig.Unset(getenv, "SQS_QUEUE_URL") {
+			errs = append(errs, envconfig.Missing("SQS_QUEUE_URL", "in poll mode: set it to the queue Ore consumes"))
 		}
-		if c.AWSRegion == "" {
-			r.errs = append(r.errs, errors.New("AWS_REGION is required in poll mode: set it to the queue's region"))
+		if envconfig.Unset(getenv, "AWS_REGION") {
+			errs = append(errs, envconfig.Missing("AWS_REGION", "in poll mode: set it to the queue's region"))
 		}
 	}
-	if err := errors.Join(r.errs...); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration (see ore --help):\n%w", err)
 	}
 	return c, nil
 }
 
-// LogValue lists the configuration for the start-up log line. It holds no
-// secrets: credentials come from the cloud SDKs' own sources.
+// LogValue lists the configuration for the start-up log line: every
+// variable Ore reads and the memory limit it derives. It holds no secrets:
+// credentials come from the cloud SDKs' own sources.
 func (c Config) LogValue() slog.Value {
-	attrs := []slog.Attr{
-		slog.String("mode", string(c.Mode)),
-		slog.String("gcs_bucket", c.GCSBucket),
-		slog.String("gcs_prefix", c.GCSPrefix),
-		slog.String("log_level", c.LogLevel.String()),
-		slog.String("parquet_compression", c.CompressionName),
-		slog.Int("upload_concurrency", c.UploadConcurrency),
-		slog.String("upload_timeout", c.UploadTimeout.String()),
-		slog.Int64("memory_limit", c.MemoryLimit),
-	}
-	if c.Mode == ModePoll {
-		attrs = append(attrs,
-			slog.String("aws_region", c.AWSRegion),
-			slog.String("sqs_endpoint", c.SQSEndpoint),
-			slog.String("sqs_queue_url", c.SQSQueueURL),
-			slog.Int("poll_batch_size", c.PollBatchSize),
-			slog.String("poll_batch_window", c.PollBatchWindow.String()),
-			slog.Int("poll_max_batch_bytes", c.PollMaxBatchBytes),
-			slog.Int("poll_receivers", c.PollReceivers),
-			slog.Int("poll_handlers", c.PollHandlers),
-			slog.String("poll_wait_time", c.PollWaitTime.String()),
-			slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
-		)
-	}
-	return slog.GroupValue(attrs...)
+	return slog.GroupValue(append(c.vars().Attrs(), slog.Int64("memory_limit", c.MemoryLimit))...)
 }

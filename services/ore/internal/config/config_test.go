@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	want := config.Config{
 		Mode: config.ModePoll, AWSRegion: "eu-west-1", SQSQueueURL: "http://q", GCSBucket: "b", GCSPrefix: "logs",
-		LogLevel: slog.LevelInfo, CompressionName: "zstd", UploadConcurrency: 4, UploadTimeout: time.Minute,
+		LogLevel: slog.LevelInfo, UploadConcurrency: 4, UploadTimeout: time.Minute,
 		PollBatchSize: 10000, PollBatchWindow: 5 * time.Second, PollMaxBatchBytes: 6 << 20, PollReceivers: 8,
 		PollHandlers: 2, PollWaitTime: 20 * time.Second, ShutdownTimeout: 30 * time.Second,
 	}
@@ -85,10 +86,12 @@ func TestLoad(t *testing.T) {
 func TestLoadRejects(t *testing.T) {
 	tests := []struct {
 		env  map[string]string
-		want []string
+		want []string // the lines after the first; nil: no error
 	}{
 		{map[string]string{}, []string{
-			"GCS_BUCKET is required", "SQS_QUEUE_URL is required in poll mode", "AWS_REGION is required in poll mode",
+			"GCS_BUCKET is required: bucket the parquet files and quarantine go to",
+			"SQS_QUEUE_URL is required in poll mode: set it to the queue Ore consumes",
+			"AWS_REGION is required in poll mode: set it to the queue's region",
 		}},
 		{map[string]string{"GCS_BUCKET": "b", "ORE_MODE": "lambda"}, nil},
 		{map[string]string{"GCS_BUCKET": "b", "ORE_MODE": "batch", "LOG_LEVEL": "loud", "ORE_PARQUET_COMPRESSION": "lzo"}, []string{
@@ -96,44 +99,37 @@ func TestLoadRejects(t *testing.T) {
 			`LOG_LEVEL="loud": want debug, info, warn or error`,
 			`ORE_PARQUET_COMPRESSION="lzo": want zstd, snappy, gzip, lz4_raw or none`,
 		}},
+		{map[string]string{"GCS_BUCKET": "b", "SQS_QUEUE_URL": "sqs.us-east-1.amazonaws.com/1/q", "AWS_REGION": "eu-west-1"}, []string{
+			`SQS_QUEUE_URL="sqs.us-east-1.amazonaws.com/1/q": want an http or https URL, like https://host:port`,
+		}},
 		{map[string]string{"GCS_BUCKET": "b", "ORE_MODE": "lambda", "ORE_UPLOAD_CONCURRENCY": "0", "ORE_UPLOAD_TIMEOUT": "soon"}, []string{
 			`ORE_UPLOAD_CONCURRENCY="0": want a whole number from 1 to 64`,
-			`ORE_UPLOAD_TIMEOUT="soon": want a duration like 5s or 2m from 1s to 15m0s`,
+			`ORE_UPLOAD_TIMEOUT="soon": want a duration like 90s or 2m from 1s to 15m`,
 		}},
 		{map[string]string{"GCS_BUCKET": "b", "ORE_MODE": "lambda", "ORE_POLL_BATCH_SIZE": "10001", "ORE_POLL_BATCH_WINDOW": "301s",
 			"ORE_POLL_WAIT_TIME": "1500ms", "ORE_POLL_RECEIVERS": "x", "ORE_POLL_MAX_BATCH_BYTES": "1000"}, []string{
 			`ORE_POLL_BATCH_SIZE="10001": want a whole number from 1 to 10000`,
-			`ORE_POLL_BATCH_WINDOW="301s": want a duration like 5s or 2m from 0s to 5m0s`,
-			`ORE_POLL_WAIT_TIME="1.5s": SQS takes whole seconds`,
-			`ORE_POLL_RECEIVERS="x": want a whole number from 1 to 64`,
+			`ORE_POLL_BATCH_WINDOW="301s": want a duration like 90s or 2m from 0s to 5m`,
 			`ORE_POLL_MAX_BATCH_BYTES="1000": want a whole number from 262144 to 67108864`,
+			`ORE_POLL_RECEIVERS="x": want a whole number from 1 to 64`,
+			`ORE_POLL_WAIT_TIME="1500ms": want whole seconds from 0s to 20s, like 20s`,
 		}},
 		{map[string]string{"GCS_BUCKET": "b", "ORE_MODE": "lambda", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "lots"}, []string{
-			`AWS_LAMBDA_FUNCTION_MEMORY_SIZE="lots": want the function's memory in MB`,
+			`AWS_LAMBDA_FUNCTION_MEMORY_SIZE="lots": want a whole number from 128 to 10240`,
 		}},
 	}
 	for _, tt := range tests {
 		_, err := config.Load(getenv(tt.env))
-		if tt.want == nil {
-			if err != nil {
-				t.Errorf("Load(%v): %v", tt.env, err)
-			}
-			continue
+		var got []string
+		if err != nil {
+			got = strings.Split(err.Error(), "\n")
 		}
-		if err == nil {
-			t.Errorf("Load(%v) succeeded, want errors %q", tt.env, tt.want)
-			continue
+		var want []string
+		if tt.want != nil {
+			want = append([]string{"invalid configuration (see ore --help):"}, tt.want...)
 		}
-		if !strings.Contains(err.Error(), "see ore --help") {
-			t.Errorf("error %q does not point to --help", err)
-		}
-		for _, w := range tt.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("Load(%v) = %q, want it to say %q", tt.env, err, w)
-			}
-		}
-		if got := strings.Count(err.Error(), "\n"); got != len(tt.want) {
-			t.Errorf("Load(%v) = %q: %d lines of problems, want %d", tt.env, err, got, len(tt.want))
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Load(%v) error lines (-want +got):\n%s", tt.env, diff)
 		}
 	}
 }
@@ -144,5 +140,32 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		if !strings.Contains(u, v) {
 			t.Errorf("Usage lacks %s", v)
 		}
+	}
+}
+
+func TestLogValue(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{
+		"GCS_BUCKET": "b", "SQS_QUEUE_URL": "http://q/1/events", "AWS_REGION": "eu-west-1", "SQS_ENDPOINT": "http://sqs:4566",
+		"ORE_PARQUET_COMPRESSION": "snappy", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "200",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("ore starting", "config", c)
+	var got struct{ Config map[string]any }
+	if err := json.Unmarshal([]byte(b.String()), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"ore_mode": "poll", "gcs_bucket": "b", "gcs_prefix": "logs", "aws_region": "eu-west-1",
+		"sqs_endpoint": "http://sqs:4566", "sqs_queue_url": "http://q/1/events", "log_level": "INFO",
+		"ore_parquet_compression": "SNAPPY", "ore_upload_concurrency": 4.0, "ore_upload_timeout": "1m",
+		"ore_poll_batch_size": 10000.0, "ore_poll_batch_window": "5s", "ore_poll_max_batch_bytes": 6291456.0,
+		"ore_poll_receivers": 8.0, "ore_poll_handlers": 2.0, "ore_poll_wait_time": "20s", "ore_shutdown_timeout": "30s",
+		"aws_lambda_function_memory_size": 200.0, "memory_limit": float64(200 << 20 * 85 / 100),
+	}
+	if diff := cmp.Diff(want, got.Config); diff != "" {
+		t.Errorf("logged configuration (-want +got):\n%s", diff)
 	}
 }
