@@ -31,29 +31,34 @@ stack-status: ## show pid, port and health of each stack component
 stack-env: ## print .stack/env of the running stack
 	@$(STACK) env
 
-# with-stack runs $(1) with the stack up and takes the stack down afterwards, also when $(1)
-# fails or make is interrupted. $(1) sets status=1 on failure; the recipe exits with it.
+# with-stack runs $(1) with the stack up, and takes the stack down afterwards if it started it
+# (also when $(1) fails or make is interrupted); a stack that was already running stays up.
+# $(1) sets status=1 on failure; the recipe exits with it.
 define with-stack
-	@status=0; \
-	trap '$(STACK) down; exit 130' INT TERM; \
+	@status=0; started=0; $(STACK) status >/dev/null 2>&1 || started=1; \
+	trap '[ $$started = 1 ] && $(STACK) down; exit 130' INT TERM; \
 	$(STACK) up || status=$$?; \
 	if [ $$status -eq 0 ]; then $(1); fi; \
-	$(STACK) down || [ $$status -ne 0 ] || status=1; \
+	if [ $$started = 1 ]; then $(STACK) down || [ $$status -ne 0 ] || status=1; fi; \
 	exit $$status
 endef
 
-# Each module's tests get a fresh stack (the BigQuery emulator's memory only grows), and no stack
-# is left running afterwards, whoever started it.
-test: deps ## run every module's tests, each against a fresh stack (STACK_REQUIRED=1), then GOWORK=off build+vet and gofmt
+# Each module's tests get a fresh stack (the BigQuery emulator's memory only grows). make test
+# keeps its stack in its own folder (TEST_STACK_DIR), so a stack a developer started by hand in
+# .stack is neither used nor stopped, and no test stack is left running afterwards.
+TEST_STACK_DIR ?= $(CURDIR)/.stack-test
+TEST_STACK     := STACK_DIR=$(TEST_STACK_DIR) $(STACK)
+
+test: deps ## run every module's tests, each against a fresh stack of its own (STACK_REQUIRED=1), then GOWORK=off build+vet and gofmt
 	@status=0; \
-	trap '$(STACK) down >/dev/null 2>&1; exit 130' INT TERM; \
+	trap '$(TEST_STACK) down >/dev/null 2>&1; exit 130' INT TERM; \
 	for m in $(MODULES); do \
-		$(STACK) down >/dev/null 2>&1; \
-		if ! out=$$($(STACK) up 2>&1); then echo "$$out"; echo "make test: the local stack did not start"; status=1; break; fi; \
+		$(TEST_STACK) down >/dev/null 2>&1; \
+		if ! out=$$($(TEST_STACK) up 2>&1); then echo "$$out"; echo "make test: the local stack did not start"; status=1; break; fi; \
 		echo "==> $$m: go test -count=1 ./..."; \
-		(cd $$m && STACK_REQUIRED=1 $(GO) test -count=1 -timeout 20m ./...) || status=1; \
+		(cd $$m && STACK_REQUIRED=1 ORE_MASORA_STACK_ENV=$(TEST_STACK_DIR)/env $(GO) test -count=1 -timeout 20m ./...) || status=1; \
 	done; \
-	$(STACK) down >/dev/null || status=1; \
+	$(TEST_STACK) down >/dev/null || status=1; \
 	for m in $(MODULES); do \
 		echo "==> $$m: GOWORK=off go build ./... && go vet ./..."; \
 		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...) || status=1; \
@@ -133,7 +138,8 @@ demo: deps ## run the pipeline end to end on the local stack and print a report 
 	trap '[ $$started = 1 ] && [ -z "$(KEEP)" ] && $(STACK) down; exit 130' INT TERM; \
 	$(STACK) up >/dev/null || status=$$?; \
 	if [ $$status -eq 0 ]; then \
-		( set -a; . .stack/env; set +a; $(GO) run ./tools/cmd/demo -events $(EVENTS) ) || status=$$?; \
+		stays=true; [ $$started = 1 ] && [ -z "$(KEEP)" ] && stays=false; \
+		( set -a; . .stack/env; set +a; $(GO) run ./tools/cmd/demo -events $(EVENTS) -stack-stays=$$stays ) || status=$$?; \
 	fi; \
 	if [ $$started = 1 ] && [ -z "$(KEEP)" ]; then $(STACK) down >/dev/null || true; \
 	else echo "the stack is still up: make stack-env shows its endpoints, make stack-down stops it"; fi; \

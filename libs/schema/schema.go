@@ -293,11 +293,17 @@ func (r *Registry) Names() []string {
 	return names
 }
 
+// UnknownLogTypeError returns the error, wrapping ErrUnknownLogType, for a
+// log type name that is not one of known.
+func UnknownLogTypeError(name string, known []string) error {
+	return fmt.Errorf("%w %q (known: %s)", ErrUnknownLogType, name, strings.Join(known, ", "))
+}
+
 // Latest returns the newest version of the named log type.
 func (r *Registry) Latest(name string) (*LogType, error) {
 	vs, ok := r.versions[name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownLogType, name, strings.Join(r.Names(), ", "))
+		return nil, UnknownLogTypeError(name, r.Names())
 	}
 	return vs[len(vs)-1], nil
 }
@@ -306,7 +312,7 @@ func (r *Registry) Latest(name string) (*LogType, error) {
 func (r *Registry) Versions(name string) ([]*LogType, error) {
 	vs, ok := r.versions[name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownLogType, name, strings.Join(r.Names(), ", "))
+		return nil, UnknownLogTypeError(name, r.Names())
 	}
 	return slices.Clone(vs), nil
 }

@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	events := fs.Int("events", 3000, "distinct valid events to publish (2% more are duplicates)")
 	seed := fs.Uint64("seed", 1, "random seed of the event stream")
 	verbose := fs.Bool("v", false, "also print Ore's and Masora's own log lines")
+	stays := fs.Bool("stack-stays", false, "the stack stays up after the demo (make demo KEEP=1, or a stack you started): print how to query the run's database")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,7 +99,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := res.Print(stdout, plan); err != nil {
 		return fmt.Errorf("step %q failed: %w", "report", err)
 	}
-	fmt.Fprintf(stdout, "\nquery it: psql '%s'\n", target["DATABASE_URL"])
+	if *stays {
+		fmt.Fprintf(stdout, "\nquery it: psql '%s'\n", target["DATABASE_URL"])
+	}
 	fmt.Fprintf(stdout, "demo OK: %d events through SQS → Ore → GCS → BigQuery → Masora → Postgres in %s\n",
 		len(plan.Valid)+len(plan.Duplicates)+len(plan.Bad), time.Since(start).Round(time.Second))
 	return nil

@@ -176,18 +176,18 @@ func Main(ctx context.Context, args []string, e Env) int {
 	fs := flag.NewFlagSet("masora "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(e.Stderr)
 	action := cmd.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: masora %s %s\n\n%s\n\n", cmd.name, cmd.usage, cmd.help)
-		fmt.Fprintln(fs.Output(), "Flags:")
-		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), envHelp)
-	}
+	// Parse prints a bad flag's error; the full help goes to stdout, once, on -help.
+	fs.Usage = func() {}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.Stdout)
-			fs.Usage()
+			fmt.Fprintf(e.Stdout, "Usage: masora %s %s\n\n%s\n\n", cmd.name, cmd.usage, cmd.help)
+			fmt.Fprintln(e.Stdout, "Flags:")
+			fs.PrintDefaults()
+			fmt.Fprint(e.Stdout, envHelp)
 			return exitOK
 		}
+		fmt.Fprintf(e.Stderr, "run `masora %s -help` for its flags\n", cmd.name)
 		return exitUsage
 	}
 	if fs.NArg() > 0 {

@@ -67,6 +67,19 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// TestHelpOnceOnStdout checks that a command's -help prints its help once, on
+// stdout, and nothing on stderr.
+func TestHelpOnceOnStdout(t *testing.T) {
+	for _, cmd := range []string{"run", "backfill", "serve", "migrate", "status"} {
+		for _, flag := range []string{"-h", "-help", "--help"} {
+			r := run(t.Context(), nil, cmd, flag)
+			if r.code != 0 || r.stderr != "" || strings.Count(r.stdout, "Usage: masora "+cmd) != 1 {
+				t.Errorf("masora %s %s = exit %d, want exit 0 with the usage once on stdout\nstdout: %s\nstderr: %s", cmd, flag, r.code, r.stdout, r.stderr)
+			}
+		}
+	}
+}
+
 func TestMigrateAndStatus(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": stacktest.PostgresSchema(t, stacktest.Load(t))}
 	for range 2 {

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/parquet-go/parquet-go/compress"
@@ -248,22 +247,17 @@ func (h *Handler) logTypeOf(m *events.SQSMessage) (name, reason string) {
 		return name, fmt.Sprintf("body is %d bytes, over the %d byte limit", len(m.Body), schema.MaxBodyBytes)
 	}
 	if !byAttr {
-		n, ok := schema.PeekLogType(bodyBytes(m.Body))
+		n, ok := schema.PeekLogType([]byte(m.Body))
 		if !ok {
 			return "", "no log_type message attribute and no log_type string field in the body"
 		}
 		name = n
 	}
 	if _, ok := h.schemas[name]; !ok {
-		_, err := h.opts.Registry.Latest(name)
-		return name, err.Error()
+		return name, schema.UnknownLogTypeError(name, h.known).Error()
 	}
 	return name, ""
 }
-
-// bodyBytes returns the bytes of body without copying; the decoder only
-// reads them.
-func bodyBytes(body string) []byte { return unsafe.Slice(unsafe.StringData(body), len(body)) }
 
 // writeGroup decodes a group's messages, writes the valid ones into one
 // parquet file and uploads it.
@@ -279,7 +273,7 @@ func (h *Handler) writeGroup(ctx context.Context, recs []events.SQSMessage, g gr
 	lin := parquetrow.Lineage{ReceivedAt: receivedAt, WriterVersion: h.opts.WriterVersion}
 	for _, i := range g.indexes {
 		m := &recs[i]
-		if err := lt.DecodeInto(ev, bodyBytes(m.Body)); err != nil {
+		if err := lt.DecodeInto(ev, []byte(m.Body)); err != nil {
 			res.bad = append(res.bad, badMessage{index: i, logType: lt.Name, reason: err.Error()})
 			continue
 		}
