@@ -2,6 +2,7 @@ package handler_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -153,5 +154,75 @@ func TestGCSFilesAndRetries(t *testing.T) {
 		if r[k] != v {
 			t.Errorf("row 0 %s = %v, want %v", k, r[k], v)
 		}
+	}
+}
+
+// TestGCSRedeliveryForbidden delivers a batch twice, a second later, through
+// a proxy that turns GCS's 412 for an existing name into the 403 that a
+// caller with only roles/storage.objectCreator may get. The second delivery
+// makes other bytes (received_at differs) under the same names: both files
+// are "already there", nothing fails and the bucket does not change.
+func TestGCSRedeliveryForbidden(t *testing.T) {
+	env := stacktest.Load(t)
+	bucket := stacktest.NewBucket(t, env)
+	u, err := url.Parse(env.StorageEmulatorHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var forbidden atomic.Int64
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.StatusCode == http.StatusPreconditionFailed {
+			forbidden.Add(1)
+			const body = `{"error":{"code":403,"message":"Permission 'storage.objects.delete' denied on resource (or it may not exist).","errors":[{"reason":"forbidden"}]}}`
+			resp.Body.Close()
+			resp.StatusCode, resp.Status = http.StatusForbidden, "403 Forbidden"
+			resp.Body = io.NopCloser(strings.NewReader(body))
+			resp.ContentLength = int64(len(body))
+			resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+		}
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	defer srv.Close()
+	client, err := storage.NewClient(t.Context(), option.WithEndpoint(srv.URL+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+
+	at := now.Add(-time.Minute)
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		m("m-1", "user_action", ua(1, at)), m("m-2", "seller_action", sa(2, at)), m("bad", "user_action", `{"event_id":1}`),
+	}}
+	var first map[string][]byte
+	for delivery, received := range []time.Time{now, now.Add(time.Second)} {
+		h, err := handler.New(handler.Options{
+			Registry:      schema.MustLoad(),
+			Store:         gcsstore.New(client, bucket),
+			Prefix:        prefix,
+			WriterVersion: "test",
+			UploadTimeout: 5 * time.Second,
+			Now:           func() time.Time { return received },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := h.Handle(t.Context(), batch)
+		if err != nil || len(resp.BatchItemFailures) > 0 {
+			t.Fatalf("delivery %d: Handle = %+v, %v; want no failures", delivery+1, resp, err)
+		}
+		objs := handlertest.ReadBucket(t, stacktest.StorageClient(t, env), bucket)
+		if delivery == 0 {
+			first = objs
+		} else if diff := cmp.Diff(first, objs); diff != "" {
+			t.Errorf("the redelivered batch changed the bucket (-want +got):\n%s", diff)
+		}
+	}
+	if len(first) != 3 {
+		t.Errorf("%d objects, want 2 parquet files and 1 quarantine object", len(first))
+	}
+	if n := forbidden.Load(); n != 3 {
+		t.Errorf("%d answers turned into 403, want 3 (every object of the second delivery)", n)
 	}
 }

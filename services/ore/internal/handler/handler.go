@@ -8,6 +8,8 @@ package handler
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -295,7 +297,7 @@ func (h *Handler) writeGroup(ctx context.Context, recs []events.SQSMessage, g gr
 	res.bytes = buf.Len()
 	uctx, cancel := context.WithTimeout(ctx, h.opts.UploadTimeout)
 	defer cancel()
-	created, err := h.opts.Store.Create(uctx, res.path, ContentTypeParquet, buf.Bytes())
+	created, err := h.opts.Store.Create(uctx, res.path, objstore.Object{ContentType: ContentTypeParquet, Data: buf.Bytes(), Key: contentKey(lt.Name, ids)})
 	if err != nil {
 		res.err = err
 		res.failed = valid
@@ -355,7 +357,7 @@ func (h *Handler) quarantine(ctx context.Context, recs []events.SQSMessage, bad 
 	path := layout.QuarantinePath(h.opts.Prefix, receivedAt, layout.Name(ids))
 	uctx, cancel := context.WithTimeout(ctx, h.opts.UploadTimeout)
 	defer cancel()
-	created, err := h.opts.Store.Create(uctx, path, ContentTypeJSONL, buf.Bytes())
+	created, err := h.opts.Store.Create(uctx, path, objstore.Object{ContentType: ContentTypeJSONL, Data: buf.Bytes(), Key: contentKey("_quarantine", ids)})
 	if err != nil {
 		h.opts.Logger.ErrorContext(ctx, "writing quarantine failed; the bad messages will be retried",
 			"object", path, "messages", len(bad), "error", err)
@@ -389,4 +391,21 @@ func response(recs []events.SQSMessage, failed []int) events.SQSEventResponse {
 		}
 	}
 	return resp
+}
+
+// contentKey is what an object's content stands for: its log type (or
+// quarantine) and its messages. A redelivered batch writes other bytes (its
+// received_at differs) under the same name with the same key, which the
+// store reports as already there; another set of messages under that name
+// (a 128-bit name collision, or another writer) is a conflict.
+func contentKey(kind string, ids []string) string {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	h := sha256.New()
+	h.Write([]byte(kind))
+	for _, id := range sorted {
+		h.Write([]byte{'\n'})
+		h.Write([]byte(id))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

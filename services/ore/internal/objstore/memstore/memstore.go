@@ -3,15 +3,20 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/ore-masora/pipeline/services/ore/internal/objstore"
 )
 
 // Object is a stored object.
 type Object struct {
 	ContentType string
 	Data        []byte
+	Key         string
 }
 
 // Store keeps objects in memory. It is safe for concurrent use.
@@ -27,8 +32,8 @@ type Store struct {
 // New returns an empty store.
 func New() *Store { return &Store{objects: map[string]Object{}} }
 
-// Create stores a copy of data under name unless name exists.
-func (s *Store) Create(ctx context.Context, name, contentType string, data []byte) (bool, error) {
+// Create stores a copy of obj under name unless name exists.
+func (s *Store) Create(ctx context.Context, name string, obj objstore.Object) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -39,10 +44,13 @@ func (s *Store) Create(ctx context.Context, name, contentType string, data []byt
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.objects[name]; ok {
-		return false, nil
+	if old, ok := s.objects[name]; ok {
+		if (obj.Key != "" && old.Key == obj.Key) || bytes.Equal(old.Data, obj.Data) {
+			return false, nil
+		}
+		return false, fmt.Errorf("create %s: %w (key %q, want %q)", name, objstore.ErrConflict, old.Key, obj.Key)
 	}
-	s.objects[name] = Object{ContentType: contentType, Data: slices.Clone(data)}
+	s.objects[name] = Object{ContentType: obj.ContentType, Data: slices.Clone(obj.Data), Key: obj.Key}
 	return true, nil
 }
 

@@ -23,11 +23,16 @@ type Harness struct {
 	Read func(t *testing.T, s objstore.Store, name string) (contentType string, data []byte, ok bool)
 }
 
+func text(data, key string) objstore.Object {
+	return objstore.Object{ContentType: "text/plain", Data: []byte(data), Key: key}
+}
+
 // Run runs the conformance tests.
 func Run(t *testing.T, h Harness) {
 	t.Run("CreateThenRead", func(t *testing.T) {
 		s := h.New(t)
-		created, err := s.Create(t.Context(), "logs/a/x.parquet", "application/vnd.apache.parquet", []byte("one"))
+		obj := objstore.Object{ContentType: "application/vnd.apache.parquet", Data: []byte("one"), Key: "k1"}
+		created, err := s.Create(t.Context(), "logs/a/x.parquet", obj)
 		if err != nil || !created {
 			t.Fatalf("Create = %v, %v; want true, nil", created, err)
 		}
@@ -39,19 +44,41 @@ func Run(t *testing.T, h Harness) {
 			t.Error("an object that was never created can be read")
 		}
 	})
-	t.Run("SecondCreateKeepsFirst", func(t *testing.T) {
-		s := h.New(t)
-		if _, err := s.Create(t.Context(), "n", "text/plain", []byte("first")); err != nil {
-			t.Fatal(err)
-		}
-		created, err := s.Create(t.Context(), "n", "text/plain", []byte("second"))
-		if err != nil || created {
-			t.Fatalf("second Create = %v, %v; want false, nil", created, err)
-		}
-		if _, data, _ := h.Read(t, s, "n"); string(data) != "first" {
-			t.Errorf("after a second Create the object holds %q, want %q", data, "first")
-		}
-	})
+	// A second Create of a name is "already there" when it is the same
+	// object, and an ErrConflict otherwise; the first object stays.
+	for _, tc := range []struct {
+		name          string
+		first, second objstore.Object
+		conflict      bool
+	}{
+		{"SameBytesSameKey", text("first", "k"), text("first", "k"), false},
+		{"SameBytesNoKey", text("first", ""), text("first", ""), false},
+		{"SameBytesOtherKey", text("first", "k"), text("first", "other"), false},
+		{"SameKeyOtherBytes", text("first", "k"), text("second", "k"), false}, // a redelivered batch
+		{"OtherKeyOtherBytes", text("first", "k"), text("second", "other"), true},
+		{"NoKeyOtherBytes", text("first", ""), text("second", ""), true},
+		{"KeyOnlyOnSecond", text("first", ""), text("second", "k"), true},
+	} {
+		t.Run("SecondCreate/"+tc.name, func(t *testing.T) {
+			s := h.New(t)
+			if created, err := s.Create(t.Context(), "logs/n", tc.first); err != nil || !created {
+				t.Fatalf("first Create = %v, %v; want true, nil", created, err)
+			}
+			created, err := s.Create(t.Context(), "logs/n", tc.second)
+			if created {
+				t.Error("second Create reported created")
+			}
+			if tc.conflict && !errors.Is(err, objstore.ErrConflict) {
+				t.Errorf("second Create with other content: %v, want an error wrapping objstore.ErrConflict", err)
+			}
+			if !tc.conflict && err != nil {
+				t.Errorf("second Create of the same object: %v, want already there (false, nil)", err)
+			}
+			if _, data, _ := h.Read(t, s, "logs/n"); string(data) != "first" {
+				t.Errorf("after a second Create the object holds %q, want %q", data, "first")
+			}
+		})
+	}
 	t.Run("ConcurrentCreatesOneWins", func(t *testing.T) {
 		s := h.New(t)
 		const n = 8
@@ -60,7 +87,7 @@ func Run(t *testing.T, h Harness) {
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				results[i], errs[i] = s.Create(t.Context(), "race", "text/plain", fmt.Appendf(nil, "writer %d", i))
+				results[i], errs[i] = s.Create(t.Context(), "logs/race", text(fmt.Sprintf("writer %d", i), "same messages"))
 			})
 		}
 		wg.Wait()
@@ -81,14 +108,14 @@ func Run(t *testing.T, h Harness) {
 		s := h.New(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		created, err := s.Create(ctx, "c", "text/plain", []byte("x"))
+		created, err := s.Create(ctx, "logs/c", text("x", "k"))
 		if err == nil || created {
 			t.Fatalf("Create with a cancelled context = %v, %v; want an error", created, err)
 		}
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Create with a cancelled context: %v, want it to wrap context.Canceled", err)
 		}
-		if _, _, ok := h.Read(t, s, "c"); ok {
+		if _, _, ok := h.Read(t, s, "logs/c"); ok {
 			t.Error("Create with a cancelled context stored the object")
 		}
 	})
