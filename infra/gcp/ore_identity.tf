@@ -15,12 +15,37 @@ resource "google_service_account" "ore" {
   description  = "Writes parquet and quarantine objects to gs://${var.bucket_name}; nothing else."
 }
 
-# Ore only creates objects. Its writes use a does-not-exist precondition, so it never needs
-# to read, overwrite or delete.
+# Ore creates objects with a does-not-exist precondition; it never overwrites, deletes or lists.
 resource "google_storage_bucket_iam_member" "ore_writer" {
   bucket = google_storage_bucket.logs.name
   role   = "roles/storage.objectCreator"
   member = google_service_account.ore.member
+}
+
+# When a name already exists GCS answers 412, or 403 to a caller without
+# storage.objects.delete (taking an existing name is an overwrite). To tell "already there"
+# from "not allowed", Ore reads the existing object's metadata (content key, CRC32C), which
+# needs storage.objects.get: only that permission, and only under Ore's prefix (its data,
+# _quarantine/ and _doctor/ objects).
+resource "google_project_iam_custom_role" "ore_object_get" {
+  role_id     = "${replace(var.name_prefix, "-", "_")}_ore_object_get"
+  title       = "Ore: read the metadata of its own objects"
+  description = "storage.objects.get, granted on gs://${var.bucket_name}/${var.gcs_prefix}/ only, so Ore can recognize a repeated write."
+  permissions = ["storage.objects.get"]
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_storage_bucket_iam_member" "ore_object_get" {
+  bucket = google_storage_bucket.logs.name
+  role   = google_project_iam_custom_role.ore_object_get.id
+  member = google_service_account.ore.member
+
+  condition {
+    title       = "ore-prefix"
+    description = "Objects under ${var.gcs_prefix}/ only."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.logs.name}/objects/${var.gcs_prefix}/\")"
+  }
 }
 
 resource "google_iam_workload_identity_pool" "aws" {
