@@ -10,10 +10,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,6 +23,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/logjson"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/ore/internal/config"
+	"github.com/ore-masora/pipeline/services/ore/internal/doctor"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler"
 	"github.com/ore-masora/pipeline/services/ore/internal/metrics"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore/gcsstore"
@@ -34,6 +37,8 @@ var version string
 const usage = `ore: SQS log messages to parquet files on GCS.
 
 Usage: ore [--help]
+       ore doctor   check this deployment: credentials, a probe write, the queue
+                    (run it right after terraform apply; exit status 1 on a failure)
 
 Modes (ORE_MODE):
   lambda  serve the Lambda runtime API (build with -tags lambda.norpc, binary
@@ -49,11 +54,21 @@ See services/ore/README.md for deployment, quarantine and replay.
 func main() {
 	flag.Usage = func() { fmt.Fprintf(flag.CommandLine.Output(), usage, config.Usage()) }
 	flag.Parse()
-	if flag.NArg() > 0 {
+	var err error
+	switch {
+	case flag.NArg() == 0:
+		err = run()
+	case flag.Arg(0) == "doctor" && flag.NArg() == 1:
+		var ok bool
+		ok, err = doctorRun(os.Stdout)
+		if err == nil && !ok {
+			os.Exit(1)
+		}
+	default:
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(); err != nil {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "ore: %v\n", err)
 		os.Exit(1)
 	}
@@ -125,6 +140,44 @@ func run() error {
 		return err
 	}
 	return errors.New("no run mode") // config.Load resolves the mode
+}
+
+// doctorRun runs the checks of `ore doctor` with Ore's configuration and
+// identity and prints the table to w. It reports whether all passed; the
+// error is for a configuration that does not load.
+func doctorRun(w io.Writer) (bool, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return false, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	gcs, err := storage.NewClient(ctx)
+	if err != nil {
+		return false, fmt.Errorf("create GCS client: %w", err)
+	}
+	defer gcs.Close()
+	opts := doctor.Options{
+		EmulatorHost:    os.Getenv("STORAGE_EMULATOR_HOST"),
+		Store:           gcsstore.New(gcs, cfg.GCSBucket),
+		Bucket:          cfg.GCSBucket,
+		Prefix:          cfg.GCSPrefix,
+		QueueURL:        cfg.SQSQueueURL,
+		FunctionTimeout: cfg.DoctorFunctionTimeout,
+		BatchingWindow:  cfg.DoctorBatchingWindow,
+	}
+	if cfg.SQSQueueURL != "" {
+		if opts.SQS, err = poller.NewSQSClient(ctx, cfg.AWSRegion, cfg.SQSEndpoint); err != nil {
+			return false, err
+		}
+	}
+	rs := doctor.Run(ctx, opts)
+	if err := doctor.Write(w, rs); err != nil {
+		return false, err
+	}
+	return doctor.OK(rs), nil
 }
 
 // buildVersion returns version, or the VCS revision the binary was built

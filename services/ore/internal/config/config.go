@@ -68,6 +68,11 @@ type Config struct {
 	PollWaitTime      time.Duration
 	ShutdownTimeout   time.Duration
 
+	// DoctorFunctionTimeout and DoctorBatchingWindow are what ore doctor
+	// checks the queue's visibility timeout against.
+	DoctorFunctionTimeout time.Duration
+	DoctorBatchingWindow  time.Duration
+
 	// LambdaMemoryMB is the Lambda function's memory size; 0 outside Lambda.
 	LambdaMemoryMB int
 	// MemoryLimit is the Go runtime's soft memory limit in bytes, derived
@@ -120,6 +125,10 @@ func (c *Config) vars() envconfig.Vars {
 			Doc: "poll mode: ReceiveMessage long poll, whole seconds, 0s to 20s"},
 		{Name: "ORE_SHUTDOWN_TIMEOUT", Default: "30s", Value: envconfig.Duration(&c.ShutdownTimeout, time.Second, 15*time.Minute),
 			Doc: "poll mode: time to finish in-flight batches after SIGTERM, 1s to 15m"},
+		{Name: "ORE_DOCTOR_FUNCTION_TIMEOUT", Default: "60s", Value: envconfig.Duration(&c.DoctorFunctionTimeout, time.Second, 15*time.Minute),
+			Doc: "ore doctor: the Lambda function's timeout (infra/aws lambda_timeout_seconds), 1s to 15m"},
+		{Name: "ORE_DOCTOR_BATCHING_WINDOW", Default: "5s", Value: envconfig.Duration(&c.DoctorBatchingWindow, 0, MaxPollBatchWindow),
+			Doc: "ore doctor: the event source mapping's batching window (infra/aws batching_window_seconds), 0s to 5m"},
 		{Name: "AWS_LAMBDA_RUNTIME_API",
 			Doc: "set by Lambda: ORE_MODE=auto then means lambda"},
 		{Name: "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", Value: envconfig.Int(&c.LambdaMemoryMB, 128, 10240),

@@ -29,6 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel: slog.LevelInfo, UploadConcurrency: 4, UploadTimeout: time.Minute,
 		PollBatchSize: 10000, PollBatchWindow: 5 * time.Second, PollMaxBatchBytes: 6 << 20, PollReceivers: 8,
 		PollHandlers: 2, PollWaitTime: 20 * time.Second, ShutdownTimeout: 30 * time.Second,
+		DoctorFunctionTimeout: time.Minute, DoctorBatchingWindow: 5 * time.Second,
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(config.Config{}, "Compression")); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -164,6 +165,7 @@ func TestLogValue(t *testing.T) {
 		"ore_poll_batch_size": 10000.0, "ore_poll_batch_window": "5s", "ore_poll_max_batch_bytes": 6291456.0,
 		"ore_poll_receivers": 8.0, "ore_poll_handlers": 2.0, "ore_poll_wait_time": "20s", "ore_shutdown_timeout": "30s",
 		"aws_lambda_function_memory_size": 200.0, "memory_limit": float64(200 << 20 * 85 / 100),
+		"ore_doctor_function_timeout": "1m", "ore_doctor_batching_window": "5s",
 	}
 	if diff := cmp.Diff(want, got.Config); diff != "" {
 		t.Errorf("logged configuration (-want +got):\n%s", diff)

@@ -1,0 +1,262 @@
+// Package doctor checks a deployment of Ore from the inside, with Ore's own
+// identity and configuration: the Google credentials resolve, Ore can create
+// an object and recognize a repeated create as already there, and the queue
+// has a long enough visibility timeout and a redrive policy to a DLQ. It is
+// what `ore doctor` runs right after `terraform apply`.
+package doctor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"cloud.google.com/go/auth/credentials"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ore-masora/pipeline/services/ore/internal/objstore"
+)
+
+// ProbeDir is the folder under the prefix where the probe objects go. Its
+// leading underscore keeps it out of the data layout: no log type starts
+// with '_', so Masora never reads it.
+const ProbeDir = "_doctor"
+
+// Result is the outcome of one check.
+type Result struct {
+	Check  string
+	OK     bool
+	Detail string // what was found
+	Fix    string // what to do, when not OK
+}
+
+// Queue is the part of the SQS client the checks use.
+type Queue interface {
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+// Options are what the checks look at.
+type Options struct {
+	// EmulatorHost is STORAGE_EMULATOR_HOST: when set, no Google
+	// credentials are needed.
+	EmulatorHost string
+	// Store, Bucket and Prefix are where Ore writes.
+	Store  objstore.Store
+	Bucket string
+	Prefix string
+	// SQS and QueueURL are the queue Ore consumes; an empty QueueURL fails
+	// the queue checks.
+	SQS      Queue
+	QueueURL string
+	// FunctionTimeout and BatchingWindow are the Lambda function's timeout
+	// and the event source mapping's batching window (poll mode: the
+	// longest batch handling and ORE_POLL_BATCH_WINDOW).
+	FunctionTimeout time.Duration
+	BatchingWindow  time.Duration
+	// Now names the probe object; time.Now if nil.
+	Now func() time.Time
+}
+
+// Run runs every check and returns one result per check, in order.
+func Run(ctx context.Context, o Options) []Result {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	var rs []Result
+	rs = append(rs, credentialsCheck(ctx, o))
+	rs = append(rs, probeChecks(ctx, o)...)
+	rs = append(rs, queueChecks(ctx, o)...)
+	return rs
+}
+
+// OK reports whether every check passed.
+func OK(rs []Result) bool {
+	for _, r := range rs {
+		if !r.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Write prints the results as a table, one line per check, and a "fix:"
+// line under each failure.
+func Write(w io.Writer, rs []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tRESULT\tDETAIL")
+	for _, r := range rs {
+		res := "pass"
+		if !r.OK {
+			res = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Check, res, oneLine(r.Detail))
+		if !r.OK && r.Fix != "" {
+			fmt.Fprintf(tw, "\t\tfix: %s\n", oneLine(r.Fix))
+		}
+	}
+	n := 0
+	for _, r := range rs {
+		if !r.OK {
+			n++
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if n == 0 {
+		_, err := fmt.Fprintf(w, "all %d checks passed\n", len(rs))
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d of %d checks failed\n", n, len(rs))
+	return err
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+const (
+	checkCredentials = "google credentials"
+	checkProbe       = "create probe object"
+	checkProbeAgain  = "create it again: already there"
+	checkVisibility  = "queue visibility timeout"
+	checkRedrive     = "queue redrive policy (DLQ)"
+)
+
+// credentialsCheck resolves Application Default Credentials (for Ore on
+// AWS: the workload identity federation configuration file) and gets a
+// token, which exchanges the AWS identity for a Google one.
+func credentialsCheck(ctx context.Context, o Options) Result {
+	r := Result{Check: checkCredentials}
+	if o.EmulatorHost != "" {
+		r.OK, r.Detail = true, "STORAGE_EMULATOR_HOST="+o.EmulatorHost+": the emulator needs none"
+		return r
+	}
+	creds, err := credentials.DetectDefault(&credentials.DetectOptions{
+		Scopes: []string{"https://www.googleapis.com/auth/devstorage.read_write"},
+	})
+	if err == nil {
+		_, err = creds.Token(ctx)
+	}
+	if err != nil {
+		r.Detail = err.Error()
+		r.Fix = "set GOOGLE_APPLICATION_CREDENTIALS to the credential configuration of `terraform -chdir=infra/gcp output -raw ore_credential_config`, " +
+			"and run with the AWS identity of Ore's Lambda role (the workload identity provider accepts no other); " +
+			"a 403 from sts.googleapis.com means the provider's attribute condition or ore_lambda_role_name does not match that role"
+		return r
+	}
+	r.OK, r.Detail = true, "Application Default Credentials resolve and give a token"
+	return r
+}
+
+// probeChecks creates a probe object under PREFIX/_doctor/ and creates it
+// again, which must be reported as already there (a 412, or a 403 with the
+// object readable: storage.objects.get).
+func probeChecks(ctx context.Context, o Options) []Result {
+	first := Result{Check: checkProbe}
+	again := Result{Check: checkProbeAgain}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	now := o.Now().UTC()
+	name := path.Join(o.Prefix, ProbeDir, now.Format("20060102T150405Z")+"-"+hex.EncodeToString(rnd[:])+".txt")
+	url := "gs://" + o.Bucket + "/" + name
+	obj := objstore.Object{ContentType: "text/plain", Data: []byte("ore doctor probe, " + now.Format(time.RFC3339Nano) + "\n"), Key: "doctor:" + name}
+	created, err := o.Store.Create(ctx, name, obj)
+	switch {
+	case err != nil:
+		first.Detail = err.Error()
+		first.Fix = "check GCS_BUCKET (the bucket must exist: terraform apply infra/gcp) and grant Ore's service account " +
+			"roles/storage.objectCreator on it (infra/gcp ore_identity.tf)"
+		again.Detail = "not tried: the probe could not be created"
+		again.Fix = "fix " + checkProbe + " first"
+		return []Result{first, again}
+	case !created:
+		first.Detail = url + " was already there before the first create"
+		first.Fix = "run ore doctor again (probe names are unique per run)"
+		again.Detail = "not tried"
+		again.Fix = first.Fix
+		return []Result{first, again}
+	}
+	first.OK, first.Detail = true, "created "+url
+	created, err = o.Store.Create(ctx, name, obj)
+	switch {
+	case err != nil:
+		again.Detail = err.Error()
+		again.Fix = "grant Ore's service account storage.objects.get on objects under " + o.Prefix + "/ " +
+			"(infra/gcp google_storage_bucket_iam_member.ore_object_get): GCS may answer 403 instead of 412 to a repeated create"
+	case created:
+		again.Detail = "the second create of " + url + " reported a new object: the does-not-exist precondition is not honoured"
+		again.Fix = "point STORAGE_EMULATOR_HOST or the GCS endpoint at a server that honours ifGenerationMatch=0"
+	default:
+		again.OK, again.Detail = true, "the second create was reported as already there"
+	}
+	return []Result{first, again}
+}
+
+// queueChecks reads the queue's attributes: its visibility timeout must be
+// at least 6 × the function timeout plus the batching window (AWS's
+// guidance for an SQS event source), and it must redrive to a DLQ.
+func queueChecks(ctx context.Context, o Options) []Result {
+	vis := Result{Check: checkVisibility}
+	red := Result{Check: checkRedrive}
+	if o.QueueURL == "" {
+		for _, r := range []*Result{&vis, &red} {
+			r.Detail = "SQS_QUEUE_URL is not set"
+			r.Fix = "set SQS_QUEUE_URL (and AWS_REGION) to the queue Ore consumes: `terraform -chdir=infra/aws output -raw queue_url`"
+		}
+		return []Result{vis, red}
+	}
+	out, err := o.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(o.QueueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout, types.QueueAttributeNameRedrivePolicy},
+	})
+	if err != nil {
+		for _, r := range []*Result{&vis, &red} {
+			r.Detail = fmt.Sprintf("get attributes of %s: %v", o.QueueURL, err)
+			r.Fix = "check SQS_QUEUE_URL, AWS_REGION (and SQS_ENDPOINT), and that Ore's role may sqs:GetQueueAttributes on the queue (infra/aws lambda.tf)"
+		}
+		return []Result{vis, red}
+	}
+	want := 6*o.FunctionTimeout + o.BatchingWindow
+	secs, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)])
+	got := time.Duration(secs) * time.Second
+	switch {
+	case err != nil:
+		vis.Detail = fmt.Sprintf("visibility timeout %q is not a number of seconds", out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)])
+	case got < want:
+		vis.Detail = fmt.Sprintf("%s, less than 6 × function timeout %s + batching window %s = %s", got, o.FunctionTimeout, o.BatchingWindow, want)
+	default:
+		vis.OK, vis.Detail = true, fmt.Sprintf("%s ≥ 6 × function timeout %s + batching window %s = %s", got, o.FunctionTimeout, o.BatchingWindow, want)
+	}
+	if !vis.OK {
+		vis.Fix = fmt.Sprintf("set the queue's visibility timeout to at least %d s (infra/aws derives it from lambda_timeout_seconds and batching_window_seconds), "+
+			"or set ORE_DOCTOR_FUNCTION_TIMEOUT and ORE_DOCTOR_BATCHING_WINDOW to the deployed values", int(want.Seconds()+0.999))
+	}
+
+	raw := out.Attributes[string(types.QueueAttributeNameRedrivePolicy)]
+	var rp struct {
+		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+		MaxReceiveCount     any    `json:"maxReceiveCount"` // SQS returns a number or a string
+	}
+	switch err := json.Unmarshal([]byte(raw), &rp); {
+	case raw == "":
+		red.Detail = "the queue has no redrive policy: messages that keep failing are retried until they expire and are lost"
+	case err != nil:
+		red.Detail = fmt.Sprintf("redrive policy %q is not JSON: %v", raw, err)
+	case rp.DeadLetterTargetArn == "":
+		red.Detail = fmt.Sprintf("redrive policy %s names no deadLetterTargetArn", raw)
+	default:
+		red.OK, red.Detail = true, fmt.Sprintf("to %s after %v receives", rp.DeadLetterTargetArn, rp.MaxReceiveCount)
+	}
+	if !red.OK {
+		red.Fix = "give the queue a redrive policy to a dead-letter queue (infra/aws sqs.tf: redrive_policy with deadLetterTargetArn and maxReceiveCount)"
+	}
+	return []Result{vis, red}
+}
