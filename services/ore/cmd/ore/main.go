@@ -20,6 +20,7 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/ore-masora/pipeline/libs/checks"
 	"github.com/ore-masora/pipeline/libs/logjson"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/ore/internal/config"
@@ -174,10 +175,10 @@ func doctorRun(w io.Writer) (bool, error) {
 		}
 	}
 	rs := doctor.Run(ctx, opts)
-	if err := doctor.Write(w, rs); err != nil {
+	if err := checks.Write(w, rs); err != nil {
 		return false, err
 	}
-	return doctor.OK(rs), nil
+	return checks.OK(rs), nil
 }
 
 // buildVersion returns version, or the VCS revision the binary was built

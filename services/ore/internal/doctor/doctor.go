@@ -11,11 +11,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"path"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"cloud.google.com/go/auth/credentials"
@@ -23,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/ore-masora/pipeline/libs/checks"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore"
 )
 
@@ -30,14 +28,6 @@ import (
 // leading underscore keeps it out of the data layout: no log type starts
 // with '_', so Masora never reads it.
 const ProbeDir = "_doctor"
-
-// Result is the outcome of one check.
-type Result struct {
-	Check  string
-	OK     bool
-	Detail string // what was found
-	Fix    string // what to do, when not OK
-}
 
 // Queue is the part of the SQS client the checks use.
 type Queue interface {
@@ -67,60 +57,16 @@ type Options struct {
 }
 
 // Run runs every check and returns one result per check, in order.
-func Run(ctx context.Context, o Options) []Result {
+func Run(ctx context.Context, o Options) []checks.Result {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	var rs []Result
+	var rs []checks.Result
 	rs = append(rs, credentialsCheck(ctx, o))
 	rs = append(rs, probeChecks(ctx, o)...)
 	rs = append(rs, queueChecks(ctx, o)...)
 	return rs
 }
-
-// OK reports whether every check passed.
-func OK(rs []Result) bool {
-	for _, r := range rs {
-		if !r.OK {
-			return false
-		}
-	}
-	return true
-}
-
-// Write prints the results as a table, one line per check, and a "fix:"
-// line under each failure.
-func Write(w io.Writer, rs []Result) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tRESULT\tDETAIL")
-	for _, r := range rs {
-		res := "pass"
-		if !r.OK {
-			res = "FAIL"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Check, res, oneLine(r.Detail))
-		if !r.OK && r.Fix != "" {
-			fmt.Fprintf(tw, "\t\tfix: %s\n", oneLine(r.Fix))
-		}
-	}
-	n := 0
-	for _, r := range rs {
-		if !r.OK {
-			n++
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if n == 0 {
-		_, err := fmt.Fprintf(w, "all %d checks passed\n", len(rs))
-		return err
-	}
-	_, err := fmt.Fprintf(w, "%d of %d checks failed\n", n, len(rs))
-	return err
-}
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 const (
 	checkCredentials = "google credentials"
@@ -133,8 +79,8 @@ const (
 // credentialsCheck resolves Application Default Credentials (for Ore on
 // AWS: the workload identity federation configuration file) and gets a
 // token, which exchanges the AWS identity for a Google one.
-func credentialsCheck(ctx context.Context, o Options) Result {
-	r := Result{Check: checkCredentials}
+func credentialsCheck(ctx context.Context, o Options) checks.Result {
+	r := checks.Result{Check: checkCredentials}
 	if o.EmulatorHost != "" {
 		r.OK, r.Detail = true, "STORAGE_EMULATOR_HOST="+o.EmulatorHost+": the emulator needs none"
 		return r
@@ -159,9 +105,9 @@ func credentialsCheck(ctx context.Context, o Options) Result {
 // probeChecks creates a probe object under PREFIX/_doctor/ and creates it
 // again, which must be reported as already there (a 412, or a 403 with the
 // object readable: storage.objects.get).
-func probeChecks(ctx context.Context, o Options) []Result {
-	first := Result{Check: checkProbe}
-	again := Result{Check: checkProbeAgain}
+func probeChecks(ctx context.Context, o Options) []checks.Result {
+	first := checks.Result{Check: checkProbe}
+	again := checks.Result{Check: checkProbeAgain}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	now := o.Now().UTC()
@@ -176,13 +122,13 @@ func probeChecks(ctx context.Context, o Options) []Result {
 			"roles/storage.objectCreator on it (infra/gcp ore_identity.tf)"
 		again.Detail = "not tried: the probe could not be created"
 		again.Fix = "fix " + checkProbe + " first"
-		return []Result{first, again}
+		return []checks.Result{first, again}
 	case !created:
 		first.Detail = url + " was already there before the first create"
 		first.Fix = "run ore doctor again (probe names are unique per run)"
 		again.Detail = "not tried"
 		again.Fix = first.Fix
-		return []Result{first, again}
+		return []checks.Result{first, again}
 	}
 	first.OK, first.Detail = true, "created "+url
 	created, err = o.Store.Create(ctx, name, obj)
@@ -197,32 +143,32 @@ func probeChecks(ctx context.Context, o Options) []Result {
 	default:
 		again.OK, again.Detail = true, "the second create was reported as already there"
 	}
-	return []Result{first, again}
+	return []checks.Result{first, again}
 }
 
 // queueChecks reads the queue's attributes: its visibility timeout must be
 // at least 6 × the function timeout plus the batching window (AWS's
 // guidance for an SQS event source), and it must redrive to a DLQ.
-func queueChecks(ctx context.Context, o Options) []Result {
-	vis := Result{Check: checkVisibility}
-	red := Result{Check: checkRedrive}
+func queueChecks(ctx context.Context, o Options) []checks.Result {
+	vis := checks.Result{Check: checkVisibility}
+	red := checks.Result{Check: checkRedrive}
 	if o.QueueURL == "" {
-		for _, r := range []*Result{&vis, &red} {
+		for _, r := range []*checks.Result{&vis, &red} {
 			r.Detail = "SQS_QUEUE_URL is not set"
 			r.Fix = "set SQS_QUEUE_URL (and AWS_REGION) to the queue Ore consumes: `terraform -chdir=infra/aws output -raw queue_url`"
 		}
-		return []Result{vis, red}
+		return []checks.Result{vis, red}
 	}
 	out, err := o.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       aws.String(o.QueueURL),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout, types.QueueAttributeNameRedrivePolicy},
 	})
 	if err != nil {
-		for _, r := range []*Result{&vis, &red} {
+		for _, r := range []*checks.Result{&vis, &red} {
 			r.Detail = fmt.Sprintf("get attributes of %s: %v", o.QueueURL, err)
 			r.Fix = "check SQS_QUEUE_URL, AWS_REGION (and SQS_ENDPOINT), and that Ore's role may sqs:GetQueueAttributes on the queue (infra/aws lambda.tf)"
 		}
-		return []Result{vis, red}
+		return []checks.Result{vis, red}
 	}
 	want := 6*o.FunctionTimeout + o.BatchingWindow
 	secs, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)])
@@ -258,5 +204,5 @@ func queueChecks(ctx context.Context, o Options) []Result {
 	if !red.OK {
 		red.Fix = "give the queue a redrive policy to a dead-letter queue (infra/aws sqs.tf: redrive_policy with deadLetterTargetArn and maxReceiveCount)"
 	}
-	return []Result{vis, red}
+	return []checks.Result{vis, red}
 }

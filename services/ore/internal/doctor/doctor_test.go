@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ore-masora/pipeline/libs/checks"
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/ore/internal/doctor"
@@ -22,7 +23,7 @@ import (
 )
 
 // results maps each check to pass/FAIL.
-func results(rs []doctor.Result) map[string]string {
+func results(rs []checks.Result) map[string]string {
 	m := map[string]string{}
 	for _, r := range rs {
 		m[r.Check] = map[bool]string{true: "pass", false: "FAIL"}[r.OK]
@@ -94,11 +95,11 @@ func TestDoctor(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, results(rs)); diff != "" {
 				var buf bytes.Buffer
-				doctor.Write(&buf, rs)
+				checks.Write(&buf, rs)
 				t.Errorf("checks (-want +got):\n%s\n%s", diff, buf.String())
 			}
-			if doctor.OK(rs) != (len(tc.fails) == 0) {
-				t.Errorf("OK = %v with failures %v", doctor.OK(rs), tc.fails)
+			if checks.OK(rs) != (len(tc.fails) == 0) {
+				t.Errorf("OK = %v with failures %v", checks.OK(rs), tc.fails)
 			}
 		})
 	}
@@ -134,7 +135,7 @@ func TestCredentialsFail(t *testing.T) {
 		t.Errorf("credentials check = %+v, want a failure naming GOOGLE_APPLICATION_CREDENTIALS", rs[0])
 	}
 	var buf bytes.Buffer
-	if err := doctor.Write(&buf, rs); err != nil {
+	if err := checks.Write(&buf, rs); err != nil {
 		t.Fatal(err)
 	}
 	text := buf.String()
