@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ore-masora/pipeline/libs/producer"
+	"github.com/ore-masora/pipeline/libs/producer/producertest"
 )
 
 // BenchmarkPublishBatch measures the producer's own work per event
@@ -18,9 +19,9 @@ func BenchmarkPublishBatch(b *testing.B) {
 	events := make([]producer.Event, 100)
 	for i := range events {
 		if i%2 == 0 {
-			events[i] = userAction(i, 200)
+			events[i] = producertest.Event(b, "user_action", i, 0)
 		} else {
-			events[i] = sellerAction(i)
+			events[i] = producertest.Event(b, "seller_action", i, 0)
 		}
 	}
 	accept := clientFunc(func(_ context.Context, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {

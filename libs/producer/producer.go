@@ -52,7 +52,7 @@ type Options struct {
 	// QueueURL is the queue events are sent to. Required.
 	QueueURL string
 	// Registry holds the log type definitions events are validated against;
-	// nil means schema.MustLoad().
+	// nil means the definitions embedded in the schema module (schema.Load).
 	Registry *schema.Registry
 	// MaxAttempts bounds how many SendMessageBatch calls may carry one event,
 	// the first included; 0 means DefaultMaxAttempts.
@@ -113,7 +113,11 @@ func New(client SendMessageBatchAPI, opts Options) (*Producer, error) {
 		return nil, fmt.Errorf("producer: Options.MaxBatchBytes is %d; want 1024 to %d, or 0 for the default %d", opts.MaxBatchBytes, maxSQSPayloadBytes, DefaultMaxBatchBytes)
 	}
 	if p.registry == nil {
-		p.registry = schema.MustLoad()
+		reg, err := schema.Load()
+		if err != nil {
+			return nil, fmt.Errorf("producer: load the embedded log type definitions (or pass Options.Registry): %w", err)
+		}
+		p.registry = reg
 	}
 	return p, nil
 }

@@ -20,25 +20,11 @@ import (
 	"github.com/ore-masora/pipeline/libs/producer"
 	"github.com/ore-masora/pipeline/libs/producer/producertest"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 )
 
-// eventID returns a fixed, valid UUID for event n.
-func eventID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
-
-// userAction returns a valid user_action event whose attributes.pad holds
-// padding bytes, to control the body size.
-func userAction(n, padding int) producer.Event {
-	return producer.Event{LogType: "user_action", Body: json.RawMessage(fmt.Sprintf(
-		`{"event_id":%q,"occurred_at":"2025-11-26T10:00:00+01:00","source":"web-frontend","action":"added_to_cart","channel":"web","user_id":"u%d","attributes":{"pad":%q}}`,
-		eventID(n), n, strings.Repeat("x", padding)))}
-}
-
-// sellerAction returns a valid seller_action event.
-func sellerAction(n int) producer.Event {
-	return producer.Event{LogType: "seller_action", Body: json.RawMessage(fmt.Sprintf(
-		`{"event_id":%q,"occurred_at":"2025-11-26T09:00:00Z","source":"seller-dashboard","action":"package_status_updated","seller_id":"s%d","package_id":"p%d","old_status":"packed","new_status":"shipped"}`,
-		eventID(n), n, n))}
-}
+// eventID is the event_id of producertest.Event's event n.
+func eventID(n int) string { return eventgen.EventID(producertest.Seed, n) }
 
 func newProducer(t testing.TB, client producer.SendMessageBatchAPI, opts producer.Options) *producer.Producer {
 	t.Helper()
@@ -92,6 +78,14 @@ func TestNewValidatesOptions(t *testing.T) {
 
 func TestPublishBatchRejectsInvalidEvents(t *testing.T) {
 	const limit = 2048
+	// attribute is what the log_type message attribute adds to a user_action entry's size.
+	const attribute = len("log_type") + len("String") + len("user_action")
+	valid := producertest.Event(t, "user_action", 1, 0)
+	var fields map[string]any
+	if err := json.Unmarshal(valid.Body, &fields); err != nil {
+		t.Fatal(err)
+	}
+	user := strconv.Quote(fields["user_id"].(string))
 	tests := []struct {
 		name  string
 		event producer.Event
@@ -100,13 +94,13 @@ func TestPublishBatchRejectsInvalidEvents(t *testing.T) {
 	}{
 		{
 			name:  "unknown log type",
-			event: producer.Event{LogType: "page_view", Body: userAction(1, 0).Body},
+			event: producer.Event{LogType: "page_view", Body: valid.Body},
 			check: func(err error) bool { return errors.Is(err, schema.ErrUnknownLogType) },
 			want:  `unknown log type "page_view" (known: seller_action, user_action)`,
 		},
 		{
 			name:  "empty log type",
-			event: producer.Event{Body: userAction(1, 0).Body},
+			event: producer.Event{Body: valid.Body},
 			check: func(err error) bool { return errors.Is(err, schema.ErrUnknownLogType) },
 			want:  `unknown log type ""`,
 		},
@@ -134,25 +128,25 @@ func TestPublishBatchRejectsInvalidEvents(t *testing.T) {
 		},
 		{
 			name:  "seller body sent as user_action",
-			event: producer.Event{LogType: "user_action", Body: sellerAction(1).Body},
+			event: producer.Event{LogType: "user_action", Body: producertest.Event(t, "seller_action", 1, 0).Body},
 			check: func(err error) bool { var ve *schema.ValidationError; return errors.As(err, &ve) },
 			want:  "user_id: is required but missing",
 		},
 		{
 			name:  "body over schema.MaxBodyBytes",
-			event: userAction(1, schema.MaxBodyBytes),
+			event: producertest.Event(t, "user_action", 1, schema.MaxBodyBytes+1),
 			check: func(err error) bool { return errors.Is(err, producer.ErrBodyTooLarge) },
 			want:  "the limit is 262144",
 		},
 		{
-			name:  "body and attribute over MaxBatchBytes",
-			event: userAction(1, limit-200),
+			name:  "body and attribute one byte over MaxBatchBytes",
+			event: producertest.Event(t, "user_action", 1, limit-attribute+1),
 			check: func(err error) bool { return errors.Is(err, producer.ErrBodyTooLarge) },
 			want:  "the batch limit is 2048",
 		},
 		{
 			name:  "character SQS refuses",
-			event: producer.Event{LogType: "user_action", Body: json.RawMessage(strings.Replace(string(userAction(1, 0).Body), `"u1"`, "\"u1\uffff\"", 1))},
+			event: producer.Event{LogType: "user_action", Body: json.RawMessage(strings.Replace(string(valid.Body), user, user[:len(user)-1]+"\uffff\"", 1))},
 			check: func(err error) bool { return errors.Is(err, producer.ErrInvalidCharacters) },
 			want:  "U+FFFF at byte",
 		},
@@ -161,7 +155,7 @@ func TestPublishBatchRejectsInvalidEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			q := new(producertest.Queue)
 			p := newProducer(t, q, producer.Options{MaxBatchBytes: limit})
-			valid := sellerAction(2)
+			valid := producertest.Event(t, "seller_action", 2, 0)
 			res := p.PublishBatch(context.Background(), []producer.Event{tt.event, valid})
 
 			if err := res[0].Err; err == nil || !tt.check(err) || !strings.Contains(err.Error(), tt.want) {
@@ -182,14 +176,16 @@ func TestPublishBatchRejectsInvalidEvents(t *testing.T) {
 }
 
 func TestPublishBatchPacksCalls(t *testing.T) {
-	many := func(n, padding int) []producer.Event {
+	// many returns n user_action events of bodyBytes bytes (0: as generated).
+	many := func(n, bodyBytes int) []producer.Event {
 		evs := make([]producer.Event, n)
 		for i := range evs {
-			evs[i] = userAction(i, padding)
+			evs[i] = producertest.Event(t, "user_action", i, bodyBytes)
 		}
 		return evs
 	}
-	size := func(ev producer.Event) int { return len(ev.Body) + len("log_type") + len("String") + len(ev.LogType) }
+	// attribute is what the log_type message attribute adds to an entry's size.
+	const attribute = len("log_type") + len("String") + len("user_action")
 	tests := []struct {
 		name          string
 		events        []producer.Event
@@ -200,11 +196,14 @@ func TestPublishBatchPacksCalls(t *testing.T) {
 		{"ten per call", many(25, 0), 0, []int{10, 10, 5}},
 		{"exactly ten", many(10, 0), 0, []int{10}},
 		// Each event is 1000 bytes with its attribute: four fit in 4000.
-		{"byte limit", many(9, 1000-size(userAction(0, 0))), 4000, []int{4, 4, 1}},
-		{"byte limit exactly", many(4, 1000-size(userAction(0, 0))), 2000, []int{2, 2}},
+		{"byte limit", many(9, 1000-attribute), 4000, []int{4, 4, 1}},
+		{"byte limit exactly", many(4, 1000-attribute), 2000, []int{2, 2}},
 		// 100 KiB bodies: two fit the default 256 KiB, three do not.
 		{"large bodies", many(5, 100*1024), 0, []int{2, 2, 1}},
-		{"mixed sizes", []producer.Event{userAction(0, 200*1024), userAction(1, 10), userAction(2, 60*1024), userAction(3, 10)}, 0, []int{2, 2}},
+		{"mixed sizes", []producer.Event{
+			producertest.Event(t, "user_action", 0, 200*1024), producertest.Event(t, "user_action", 1, 0),
+			producertest.Event(t, "user_action", 2, 60*1024), producertest.Event(t, "user_action", 3, 0),
+		}, 0, []int{2, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -399,7 +398,7 @@ func TestPublishBatchRetries(t *testing.T) {
 			p := newProducer(t, tt.queue, producer.Options{MaxAttempts: tt.attempts})
 			events := make([]producer.Event, tt.events)
 			for i := range events {
-				events[i] = userAction(i, 0)
+				events[i] = producertest.Event(t, "user_action", i, 0)
 			}
 			res := p.PublishBatch(context.Background(), events)
 
@@ -439,7 +438,7 @@ func TestSendErrorKeepsCallError(t *testing.T) {
 	noQueue := &types.QueueDoesNotExist{Message: aws.String("The specified queue does not exist.")}
 	q := &producertest.Queue{CallError: failCalls(noQueue, 1)}
 	p := newProducer(t, q, producer.Options{})
-	_, err := p.Publish(context.Background(), userAction(1, 0))
+	_, err := p.Publish(context.Background(), producertest.Event(t, "user_action", 1, 0))
 
 	var target *types.QueueDoesNotExist
 	if !errors.As(err, &target) {
@@ -472,7 +471,7 @@ func TestPublishBatchRetriesEntriesMissingFromResponse(t *testing.T) {
 		return out, err
 	})
 	p := newProducer(t, client, producer.Options{})
-	res := p.PublishBatch(context.Background(), []producer.Event{userAction(0, 0), userAction(1, 0)})
+	res := p.PublishBatch(context.Background(), []producer.Event{producertest.Event(t, "user_action", 0, 0), producertest.Event(t, "user_action", 1, 0)})
 
 	for _, r := range res {
 		if r.Err != nil {
@@ -489,7 +488,7 @@ func TestPublishBatchRetriesEntriesMissingFromResponse(t *testing.T) {
 
 func TestPublishBatchHonoursContext(t *testing.T) {
 	serverErr := &smithy.GenericAPIError{Code: "InternalError", Message: "try again", Fault: smithy.FaultServer}
-	events := []producer.Event{userAction(0, 0), {LogType: "user_action", Body: json.RawMessage(`[]`)}, userAction(2, 0)}
+	events := []producer.Event{producertest.Event(t, "user_action", 0, 0), {LogType: "user_action", Body: json.RawMessage(`[]`)}, producertest.Event(t, "user_action", 2, 0)}
 
 	t.Run("cancelled during backoff", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -560,7 +559,7 @@ func TestPublish(t *testing.T) {
 	q := new(producertest.Queue)
 	p := newProducer(t, q, producer.Options{})
 
-	r, err := p.Publish(context.Background(), sellerAction(7))
+	r, err := p.Publish(context.Background(), producertest.Event(t, "seller_action", 7, 0))
 	if diff := cmp.Diff(producer.Result{Index: 0, EventID: eventID(7), MessageID: "m1"}, r); diff != "" || err != nil {
 		t.Errorf("Publish valid event = %v (-want +got):\n%s", err, diff)
 	}

@@ -1,7 +1,8 @@
 // Package producertest provides an in-memory stand-in for the SQS queue that
 // package producer sends to, for tests of code that publishes events. It
 // checks every SendMessageBatch call the way SQS does, records the messages
-// it accepts, and can be told to fail calls or entries.
+// it accepts, and can be told to fail calls or entries. Event gives the
+// tests realistic, valid events to publish.
 package producertest
 
 import (

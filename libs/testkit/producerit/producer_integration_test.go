@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ore-masora/pipeline/libs/producer"
+	"github.com/ore-masora/pipeline/libs/producer/producertest"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 )
 
@@ -97,28 +98,28 @@ func TestPublishBatchToEmulator(t *testing.T) {
 	for i := range 30 {
 		switch {
 		case i%3 == 0:
-			events = append(events, sellerAction(i))
+			events = append(events, producertest.Event(t, "seller_action", i, 0))
 		case i%7 == 0:
-			events = append(events, userAction(i, 60*1024))
+			events = append(events, producertest.Event(t, "user_action", i, 60*1024))
 		default:
-			events = append(events, userAction(i, i))
+			events = append(events, producertest.Event(t, "user_action", i, 0))
 		}
 		switch i % 10 {
 		case 4:
 			invalid[len(events)] = func(err error) bool { var ve *schema.ValidationError; return errors.As(err, &ve) }
-			events = append(events, producer.Event{LogType: "seller_action", Body: userAction(100+i, 0).Body})
+			events = append(events, producer.Event{LogType: "seller_action", Body: producertest.Event(t, "user_action", 100+i, 0).Body})
 		case 8:
 			invalid[len(events)] = func(err error) bool { return errors.Is(err, schema.ErrUnknownLogType) }
-			events = append(events, producer.Event{LogType: "order_action", Body: sellerAction(100 + i).Body})
+			events = append(events, producer.Event{LogType: "order_action", Body: producertest.Event(t, "seller_action", 100+i, 0).Body})
 		case 9:
 			invalid[len(events)] = func(err error) bool { return errors.Is(err, schema.ErrNotJSON) }
-			events = append(events, producer.Event{LogType: "user_action", Body: json.RawMessage(`{"event_id":"` + eventID(100+i) + `"`)})
+			events = append(events, producer.Event{LogType: "user_action", Body: json.RawMessage(`{"event_id":"` + eventgen.EventID(producertest.Seed, 100+i) + `"`)})
 		}
 	}
 	// Five 220 KiB events: together over the 1 MiB that SQS takes per call
 	// at most, so they pass only if the producer splits them.
 	for i := range 5 {
-		events = append(events, userAction(200+i, 220*1024))
+		events = append(events, producertest.Event(t, "user_action", 200+i, 220*1024))
 	}
 	res := p.PublishBatch(t.Context(), events)
 
@@ -162,7 +163,7 @@ func TestPublishToEmulatorReportsSQSErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events := []producer.Event{userAction(1, 0), userAction(2, 2000), sellerAction(3)}
+		events := []producer.Event{producertest.Event(t, "user_action", 1, 0), producertest.Event(t, "user_action", 2, 2000), producertest.Event(t, "seller_action", 3, 0)}
 		res := p.PublishBatch(t.Context(), events)
 
 		var se *producer.SendError
@@ -195,7 +196,7 @@ func TestPublishToEmulatorReportsSQSErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = p.Publish(t.Context(), sellerAction(1))
+		_, err = p.Publish(t.Context(), producertest.Event(t, "seller_action", 1, 0))
 
 		var se *producer.SendError
 		var noQueue *types.QueueDoesNotExist
@@ -225,22 +226,4 @@ func newQueue(t *testing.T, env stacktest.Env, attrs map[string]string) string {
 		}
 	})
 	return aws.ToString(out.QueueUrl)
-}
-
-// eventID returns a fixed, valid UUID for event n.
-func eventID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
-
-// userAction returns a valid user_action event whose attributes.pad holds
-// padding bytes, to control the body size.
-func userAction(n, padding int) producer.Event {
-	return producer.Event{LogType: "user_action", Body: json.RawMessage(fmt.Sprintf(
-		`{"event_id":%q,"occurred_at":"2025-11-26T10:00:00+01:00","source":"web-frontend","action":"added_to_cart","channel":"web","user_id":"u%d","attributes":{"pad":%q}}`,
-		eventID(n), n, strings.Repeat("x", padding)))}
-}
-
-// sellerAction returns a valid seller_action event.
-func sellerAction(n int) producer.Event {
-	return producer.Event{LogType: "seller_action", Body: json.RawMessage(fmt.Sprintf(
-		`{"event_id":%q,"occurred_at":"2025-11-26T09:00:00Z","source":"seller-dashboard","action":"package_status_updated","seller_id":"s%d","package_id":"p%d","old_status":"packed","new_status":"shipped"}`,
-		eventID(n), n, n))}
 }

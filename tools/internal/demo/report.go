@@ -15,6 +15,9 @@ import (
 	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
+// channels are user_action's channels in the order the report lists them.
+var channels = []string{"web", "app", "whatsapp"}
+
 // stackKeys are the variables of .stack/env a demo run needs.
 var stackKeys = []string{
 	stackenv.KeyAWSRegion, stackenv.KeyAWSAccessKeyID, stackenv.KeyAWSSecretAccessKey, stackenv.KeySQSEndpoint,

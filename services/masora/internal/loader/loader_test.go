@@ -2,8 +2,10 @@ package loader_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
@@ -114,45 +117,59 @@ func TestLoadChunk(t *testing.T) {
 	if diff := cmp.Diff(want, got, runCounters); diff != "" {
 		t.Errorf("state mismatch (-want +got):\n%s", diff)
 	}
-	// 8 actions x 3 channels cycle with period 24 over 3 hours.
-	if got.SummaryRows != 72 {
-		t.Errorf("summary rows = %d, want 72 (24 action/channel pairs in each of 3 hours)", got.SummaryRows)
+	// One summary row per hour, action and channel of the 9,000 rows.
+	if want := first.hourlyPairs(0, 9000); got.SummaryRows != want {
+		t.Errorf("summary rows = %d, want %d (one per hour, action and channel)", got.SummaryRows, want)
 	}
 
-	// Every value arrives as generated, including nulls and JSON.
-	var (
-		occurred, received                    time.Time
-		source, action, user, writer, msgID   string
-		session, currency, appVersion, extras *string
-		quantity                              int64
-		amount                                *int64
-		attributes                            map[string]any
-	)
-	err = p.Pool.QueryRow(t.Context(), `SELECT occurred_at, source, action, user_id, session_id, quantity, amount_cents, currency, app_version,
-		attributes, extra_fields::text, message_id, received_at, writer_version FROM user_actions WHERE event_id = $1`, eventID(1, 2)).
-		Scan(&occurred, &source, &action, &user, &session, &quantity, &amount, &currency, &appVersion, &attributes, &extras, &msgID, &received, &writer)
-	if err != nil {
-		t.Fatal(err)
+	// Every value arrives as generated, including nulls and JSON: row i is
+	// the first of the chunk with an optional column null and attributes.
+	i := slices.IndexFunc(first.pool, func(r []bigquery.Value) bool {
+		return r[column("attributes")] != nil && (r[column("session_id")] == nil || r[column("currency")] == nil || r[column("app_version")] == nil)
+	})
+	if i < 0 {
+		t.Fatal("no generated row has both a null and attributes")
 	}
 	type row struct {
 		Occurred, Received                    time.Time
 		Source, Action, User, Writer, MsgID   string
 		Session, Currency, AppVersion, Extras *string
-		Quantity                              int64
-		Amount                                *int64
+		Quantity, Amount                      *int64
 		Attributes                            map[string]any
 	}
-	str := func(s string) *string { return &s }
-	amt := int64(1999)
-	wantRow := row{
-		Occurred: genBase.Add(2 * time.Second), Received: genBase.Add(4 * time.Second),
-		Source: genSource, Action: actions[2], User: "user-2", Writer: genWriter, MsgID: eventID(1^0xffff, 2),
-		Session: str("user-1"), Currency: str("EUR"), Quantity: 2, Amount: &amt,
-		Attributes: map[string]any{"page": "/p/123", "ab": "b"},
+	var gotRow row
+	err = p.Pool.QueryRow(t.Context(), `SELECT occurred_at, source, action, user_id, session_id, quantity, amount_cents, currency, app_version,
+		attributes, extra_fields::text, message_id, received_at, writer_version FROM user_actions WHERE event_id = $1`, eventgen.EventID(1, i)).
+		Scan(&gotRow.Occurred, &gotRow.Source, &gotRow.Action, &gotRow.User, &gotRow.Session, &gotRow.Quantity, &gotRow.Amount,
+			&gotRow.Currency, &gotRow.AppVersion, &gotRow.Attributes, &gotRow.Extras, &gotRow.MsgID, &gotRow.Received, &gotRow.Writer)
+	if err != nil {
+		t.Fatal(err)
 	}
-	gotRow := row{occurred, received, source, action, user, writer, msgID, session, currency, appVersion, extras, quantity, amount, attributes}
+	gen := first.row(i)
+	str := func(col string) *string {
+		if v, ok := gen[column(col)].(string); ok {
+			return &v
+		}
+		return nil
+	}
+	num := func(col string) *int64 {
+		if v, ok := gen[column(col)].(int64); ok {
+			return &v
+		}
+		return nil
+	}
+	var attributes map[string]any
+	if err := json.Unmarshal([]byte(gen[column("attributes")].(string)), &attributes); err != nil {
+		t.Fatal(err)
+	}
+	wantRow := row{
+		Occurred: genBase.Add(time.Duration(i) * time.Second), Received: genBase.Add(time.Duration(i)*time.Second + genReceivedAfter),
+		Source: *str("source"), Action: *str("action"), User: *str("user_id"), Writer: genWriter, MsgID: eventgen.EventID(1^0xffff, i),
+		Session: str("session_id"), Currency: str("currency"), AppVersion: str("app_version"), Quantity: num("quantity"), Amount: num("amount_cents"),
+		Attributes: attributes,
+	}
 	if diff := cmp.Diff(wantRow, gotRow, cmpopts.EquateApproxTime(0)); diff != "" {
-		t.Errorf("row mismatch (-want +got):\n%s", diff)
+		t.Errorf("row %d mismatch (-want +got):\n%s", i, diff)
 	}
 }
 

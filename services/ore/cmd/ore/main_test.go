@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler/handlertest"
 )
@@ -235,11 +237,19 @@ func TestLambda10kBatchMemory(t *testing.T) {
 	bucket := stacktest.NewBucket(t, env)
 	fn := startFunction(t, env, bucket)
 	at := time.Now().UTC()
+	// With 30% of the optional fields, 10,000 realistic bodies come close
+	// to the payload limit (checked below).
+	gen, err := eventgen.New(schema.MustLoad(), eventgen.Options{Seed: 2, Start: at, Step: time.Microsecond, OptionalRate: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
 	batch := events.SQSEvent{Records: make([]events.SQSMessage, 10000)}
 	for i := range batch.Records {
-		body := fmt.Sprintf(`{"event_id":%q,"occurred_at":%q,"source":"web-frontend","action":"product_viewed","channel":"web","user_id":"user-%07d","product_id":"sku-%06d","session_id":"sess-%010d"}`,
-			handlertest.EventID(i), at.Format(time.RFC3339Nano), i, i%9973, i/7)
-		batch.Records[i] = handlertest.Message(fmt.Sprintf("m-%05d", i), "user_action", body)
+		ev, err := gen.Event("user_action", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch.Records[i] = handlertest.Message(fmt.Sprintf("m-%05d", i), "user_action", string(ev.Body))
 	}
 	payload, err := json.Marshal(batch)
 	if err != nil {

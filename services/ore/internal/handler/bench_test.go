@@ -34,7 +34,7 @@ func report(b *testing.B, s *memsample.Sampler) {
 	b.ReportMetric(secs*1000/float64(b.N), "ms/batch")
 }
 
-// BenchmarkHandler10k handles a batch of 10,000 ~500-byte user_action
+// BenchmarkHandler10k handles a batch of 10,000 realistic (~370-byte) user_action
 // messages, writing the parquet file to an in-memory store.
 func BenchmarkHandler10k(b *testing.B) {
 	store := memstore.New()

@@ -147,13 +147,8 @@ func TestGCSFilesAndRetries(t *testing.T) {
 	if len(rows) != len(wantUA) {
 		t.Fatalf("%d rows, want %d", len(rows), len(wantUA))
 	}
-	r := rows[0]
-	wantRow := map[string]any{"message_id": wantUA[0], "event_id": handlertest.EventID(1), "occurred_at": at.Add(time.Millisecond).UnixMicro(),
-		"received_at": now.UnixMicro(), "user_id": "user-0000001", "quantity": int64(2), "writer_version": "test"}
-	for k, v := range wantRow {
-		if r[k] != v {
-			t.Errorf("row 0 %s = %v, want %v", k, r[k], v)
-		}
+	if diff := cmp.Diff(wantRow(t, lt, handlertest.Event("user_action", 1, at), wantUA[0]), rows[0]); diff != "" {
+		t.Errorf("row 0 (-want +got):\n%s", diff)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/parquetrow"
 	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 	"github.com/ore-masora/pipeline/libs/testkit/parquetrowtest"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler"
 	"github.com/ore-masora/pipeline/services/ore/internal/handler/handlertest"
@@ -308,23 +309,39 @@ func TestParquetContent(t *testing.T) {
 	if len(rows) != 3 {
 		t.Fatalf("%d rows, want 3", len(rows))
 	}
-	got := rows[1]
-	want := map[string]any{
-		"event_id": handlertest.EventID(1), "occurred_at": at.Add(time.Millisecond).UnixMicro(), "source": "web-frontend",
-		"action": "product_searched", "channel": "app", "user_id": "user-0000001", "session_id": "sess-0000000000",
-		"product_id": "sku-000001", "order_id": nil, "cart_id": "cart-00000000", "quantity": int64(2), "amount_cents": int64(101),
-		"currency": "EUR", "app_version": "4.1.1",
-		"attributes": `{"user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",` +
-			`"referrer":"https://shop.example/category/1?page=1","ip_country":"NL","experiment":"checkout-v1"}`,
-		"extra_fields": nil, "message_id": "msg-000001", "received_at": now.UnixMicro(), "writer_version": "test",
+	want := wantRow(t, lt, handlertest.Event("user_action", 1, at), "msg-000001")
+	if want["order_id"] != nil || want["attributes"] == nil || want["occurred_at"] != at.Add(time.Millisecond).UnixMicro() {
+		t.Fatalf("event 1 = %v; the test needs a null, a json field and the generator's time", want)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, rows[1]); diff != "" {
 		t.Errorf("row 1 (-want +got):\n%s", diff)
 	}
 	meta := parquetrowtest.Metadata(t, obj.Data)
 	if meta[parquetrow.MetaLogType] != "user_action" || meta[parquetrow.MetaLogTypeVersion] != "2" || meta[parquetrow.MetaWriterVersion] != "test" {
 		t.Errorf("file metadata %v", meta)
 	}
+}
+
+// wantRow is the row Ore must write for ev, received in message msgID: its
+// fields as parquetrowtest.Read returns them (nil when absent) and lineage.
+func wantRow(t *testing.T, lt *schema.LogType, ev eventgen.Event, msgID string) map[string]any {
+	t.Helper()
+	row := map[string]any{"extra_fields": nil, "message_id": msgID, "received_at": now.UnixMicro(), "writer_version": "test"}
+	for _, f := range lt.Fields {
+		switch v := ev.Fields[f.Name].(type) {
+		case time.Time:
+			row[f.Name] = v.UnixMicro()
+		case map[string]any:
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			row[f.Name] = string(b)
+		default:
+			row[f.Name] = v
+		}
+	}
+	return row
 }
 
 func TestLogsAndMetrics(t *testing.T) {

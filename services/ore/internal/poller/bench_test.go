@@ -71,7 +71,7 @@ func preload(b *testing.B, client *sqs.Client, queueURL string, n int) {
 // a container.
 const benchMemoryLimit = 100 << 20
 
-// BenchmarkPollMode100k drains 100,000 preloaded ~500-byte messages from
+// BenchmarkPollMode100k drains 100,000 preloaded realistic (~370-byte) messages from
 // fauxqs into parquet files on fake-gcs-server with Ore's poll mode, then
 // checks that every message is in exactly one file. It needs the local
 // stack (make stack-up) and is skipped without it unless STACK_REQUIRED=1.

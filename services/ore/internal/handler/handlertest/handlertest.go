@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,35 +15,43 @@ import (
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 	"github.com/ore-masora/pipeline/libs/testkit/parquetrowtest"
 )
 
-var (
-	actions  = []string{"product_viewed", "product_searched", "added_to_cart", "removed_from_cart", "cart_confirmed", "order_placed"}
-	channels = []string{"web", "app", "whatsapp"}
-)
+// seed is the eventgen seed of every event this package builds.
+const seed = 1
+
+var registry = sync.OnceValue(schema.MustLoad)
+
+// generator returns the generator of this package's events: event i occurs
+// at at + i milliseconds and has every optional field that applies to it.
+func generator(at time.Time) *eventgen.Gen {
+	g, err := eventgen.New(registry(), eventgen.Options{Seed: seed, Start: at, Step: time.Millisecond, OptionalRate: 1})
+	if err != nil {
+		panic("handlertest: " + err.Error()) // the options are constants
+	}
+	return g
+}
+
+// Event returns generated event i of the log type (see generator).
+func Event(logType string, i int, at time.Time) eventgen.Event {
+	ev, err := generator(at).Event(logType, i)
+	if err != nil {
+		panic("handlertest: " + err.Error())
+	}
+	return ev
+}
 
 // EventID returns the event_id of the i-th generated event.
-func EventID(i int) string { return fmt.Sprintf("5f0c6a1e-8d7b-4c1a-9e2f-%012x", i) }
+func EventID(i int) string { return eventgen.EventID(seed, i) }
 
-// UserAction returns a valid user_action v2 body of about 500 bytes, like
-// the web shop sends.
-func UserAction(i int, at time.Time) string {
-	return fmt.Sprintf(`{"event_id":%q,"occurred_at":%q,"source":"web-frontend","action":%q,"channel":%q,`+
-		`"user_id":"user-%07d","session_id":"sess-%010d","product_id":"sku-%06d","cart_id":"cart-%08d",`+
-		`"quantity":%d,"amount_cents":%d,"currency":"EUR","app_version":"4.%d.%d",`+
-		`"attributes":{"user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",`+
-		`"referrer":"https://shop.example/category/%d?page=%d","ip_country":"NL","experiment":"checkout-v%d"}}`,
-		EventID(i), at.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), actions[i%len(actions)], channels[i%len(channels)],
-		i%50000, i/7, i%9973, i/3, 1+i%5, 100+i%100000, i%10, i%100, i%40, i%9, i%3)
-}
+// UserAction returns the body of generated user_action event i, a realistic
+// step of a customer session like the web shop, app or WhatsApp bot sends.
+func UserAction(i int, at time.Time) string { return string(Event("user_action", i, at).Body) }
 
-// SellerAction returns a valid seller_action body.
-func SellerAction(i int, at time.Time) string {
-	return fmt.Sprintf(`{"event_id":%q,"occurred_at":%q,"source":"seller-dashboard","action":"stock_updated",`+
-		`"seller_id":"seller-%04d","product_id":"sku-%06d","stock":%d}`,
-		EventID(i), at.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), i%500, i%9973, i%1000)
-}
+// SellerAction returns the body of generated seller_action event i.
+func SellerAction(i int, at time.Time) string { return string(Event("seller_action", i, at).Body) }
 
 // Message returns an SQS message as Lambda delivers it; an empty logType
 // means no log_type message attribute.
@@ -62,13 +71,19 @@ func Message(id, logType, body string) events.SQSMessage {
 	return m
 }
 
-// UserActionBatch returns n user_action messages with ids msg-<i>.
+// UserActionBatch returns n user_action messages with ids msg-<i>, the
+// bodies of generated events 0 to n-1.
 func UserActionBatch(n int, at time.Time) events.SQSEvent {
-	ev := events.SQSEvent{Records: make([]events.SQSMessage, n)}
+	g := generator(at)
+	batch := events.SQSEvent{Records: make([]events.SQSMessage, n)}
 	for i := range n {
-		ev.Records[i] = Message(fmt.Sprintf("msg-%06d", i), "user_action", UserAction(i, at))
+		ev, err := g.Event("user_action", i)
+		if err != nil {
+			panic("handlertest: " + err.Error())
+		}
+		batch.Records[i] = Message(fmt.Sprintf("msg-%06d", i), "user_action", string(ev.Body))
 	}
-	return ev
+	return batch
 }
 
 // Outcome is what a bucket holds after Ore handled batches: the message ids
