@@ -40,13 +40,17 @@ func newReadPaths(t testing.TB, s *masoratest.Stack, streams int) *readPaths {
 	if err := bq.EnableStorageReadClient(t.Context(), srv.ClientOptions()...); err != nil {
 		t.Fatal(err)
 	}
-	storage, err := warehouse.New(bq, s.Registry, transforms(t), warehouse.Options{
-		Dataset: s.Dataset, CallTimeout: 60 * time.Second, KeepTables: true,
-	})
+	// The emulator's queries are slow: a 20k-row chunk takes over 30s.
+	opts := warehouse.Options{Dataset: s.Dataset, CallTimeout: 3 * time.Minute, KeepTables: true}
+	storage, err := warehouse.New(bq, s.Registry, transforms(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &readPaths{pages: s.Warehouse(t), storage: storage, server: srv}
+	pages, err := warehouse.New(s.BigQuery, s.Registry, transforms(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &readPaths{pages: pages, storage: storage, server: srv}
 }
 
 // readRows reads a whole result, checking which path it came through.
