@@ -12,6 +12,8 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/schema"
@@ -100,7 +102,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	}
 	a.closers = append(a.closers, func() { bq.Close() })
 	if cfg.BigQueryStorageRead {
-		if err := bq.EnableStorageReadClient(ctx); err != nil {
+		var readOpts []option.ClientOption
+		if cfg.BigQueryStorageReadEndpoint != "" {
+			readOpts = append(readOpts, option.WithEndpoint(cfg.BigQueryStorageReadEndpoint), option.WithoutAuthentication(),
+				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		}
+		if err := bq.EnableStorageReadClient(ctx, readOpts...); err != nil {
 			return nil, fmt.Errorf("BigQuery Storage Read API client (set MASORA_BIGQUERY_STORAGE_READ=false to read pages instead): %w", err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +49,11 @@ type Config struct {
 	// instead of jobs.getQueryResults pages ($MASORA_BIGQUERY_STORAGE_READ;
 	// true, or false when BIGQUERY_ENDPOINT is set, as emulators lack it).
 	BigQueryStorageRead bool
+	// BigQueryStorageReadEndpoint is the host:port of a Storage Read API
+	// server spoken to in plaintext without authentication, such as the
+	// tests' bqreadtest server ($BIGQUERY_STORAGE_READ_ENDPOINT, empty: real
+	// BigQuery's, with default credentials).
+	BigQueryStorageReadEndpoint string
 	// BigQueryTimeout bounds each BigQuery call: creating or deleting an
 	// external table, running a query to completion
 	// ($MASORA_BIGQUERY_TIMEOUT, 2m).
@@ -123,7 +130,9 @@ func (c *Config) vars() envconfig.Vars {
 		{Name: "BIGQUERY_ENDPOINT", Value: envconfig.URL(&c.BigQueryEndpoint),
 			Doc: "BigQuery API endpoint (the emulator), used without authentication; empty: real BigQuery"},
 		{Name: "MASORA_BIGQUERY_STORAGE_READ", Value: envconfig.Bool(&c.BigQueryStorageRead),
-			Doc: "read results with the Storage Read API, else jobs.getQueryResults pages; default true, false when BIGQUERY_ENDPOINT is set"},
+			Doc: "read results with the Storage Read API, else jobs.getQueryResults pages; default true, false when BIGQUERY_ENDPOINT is set without BIGQUERY_STORAGE_READ_ENDPOINT"},
+		{Name: "BIGQUERY_STORAGE_READ_ENDPOINT", Value: envconfig.Match(&c.BigQueryStorageReadEndpoint, validHostPort, "host:port"),
+			Doc: "host:port of a Storage Read API server (a test server), spoken to in plaintext without authentication; empty: real BigQuery"},
 		{Name: "MASORA_BIGQUERY_TIMEOUT", Default: "2m", Value: envconfig.Duration(&c.BigQueryTimeout, time.Second, envconfig.MaxDuration),
 			Doc: "deadline of each BigQuery call: create or delete a table, run a query to completion"},
 		{Name: "MASORA_BIGQUERY_KEEP_TABLES", Default: "false", Value: envconfig.Bool(&c.BigQueryKeepTables),
@@ -168,8 +177,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{}
 	errs := []error{c.vars().Load(getenv)}
 	if envconfig.Unset(getenv, "MASORA_BIGQUERY_STORAGE_READ") {
-		// Emulators lack the Storage Read API.
-		c.BigQueryStorageRead = c.BigQueryEndpoint == ""
+		// Emulators lack the Storage Read API; tests give one separately.
+		c.BigQueryStorageRead = c.BigQueryEndpoint == "" || c.BigQueryStorageReadEndpoint != ""
 	}
 	c.GCSPrefix = strings.Trim(c.GCSPrefix, "/")
 	if c.OIDCAudience != "" && len(c.OIDCAllowedEmails) == 0 {
@@ -219,4 +228,14 @@ func (c *Config) CheckServe() error {
 // password redacted.
 func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(c.vars().Attrs()...)
+}
+
+// validHostPort reports whether s is host:port with a port number.
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n <= 65535
 }

@@ -111,6 +111,19 @@ func TestStorageReadDefaultsOffWithEndpoint(t *testing.T) {
 	}
 }
 
+func TestStorageReadDefaultsOnWithItsEndpoint(t *testing.T) {
+	got, err := config.Load(env(map[string]string{
+		"DATABASE_URL": "postgres://h/db", "BIGQUERY_ENDPOINT": "http://127.0.0.1:9050", "BIGQUERY_STORAGE_READ_ENDPOINT": "127.0.0.1:9060",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.BigQueryStorageRead || got.BigQueryStorageReadEndpoint != "127.0.0.1:9060" {
+		t.Errorf("BigQueryStorageRead = %v, BigQueryStorageReadEndpoint = %q with both endpoints set, want true and 127.0.0.1:9060",
+			got.BigQueryStorageRead, got.BigQueryStorageReadEndpoint)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	base := map[string]string{"DATABASE_URL": "postgres://h/db"}
 	tests := []struct {
@@ -132,6 +145,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad dataset", map[string]string{"BIGQUERY_DATASET": "a-b`c"}, []string{"BIGQUERY_DATASET=\"a-b`c\": want a dataset ID: letters, digits and underscores"}},
 		{"bad project", map[string]string{"BIGQUERY_PROJECT": "Bad Project"}, []string{`BIGQUERY_PROJECT="Bad Project": want a Google Cloud project ID, like my-project`}},
 		{"bad endpoint", map[string]string{"BIGQUERY_ENDPOINT": "127.0.0.1:9050"}, []string{`BIGQUERY_ENDPOINT="127.0.0.1:9050": want an http or https URL, like https://host:port`}},
+		{"bad storage read endpoint", map[string]string{"BIGQUERY_STORAGE_READ_ENDPOINT": "http://127.0.0.1:9060"}, []string{`BIGQUERY_STORAGE_READ_ENDPOINT="http://127.0.0.1:9060": want host:port`}},
 		{"bad JWKS URL", map[string]string{"MASORA_OIDC_JWKS_URL": "file:///keys"}, []string{`MASORA_OIDC_JWKS_URL="file:///keys": want an http or https URL, like https://host:port`}},
 		{"oidc without emails", map[string]string{"MASORA_OIDC_AUDIENCE": "https://x", "MASORA_OIDC_ALLOWED_EMAILS": " , "}, []string{
 			"MASORA_OIDC_ALLOWED_EMAILS is required with MASORA_OIDC_AUDIENCE: list the Cloud Scheduler service accounts allowed to trigger runs"}},

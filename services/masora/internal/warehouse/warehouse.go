@@ -273,6 +273,12 @@ func (r *Rows) Next(dst *[]bigquery.Value) error {
 	return nil
 }
 
+// StorageRead reports whether the rows come through the BigQuery Storage
+// Read API. The client falls back to jobs.getQueryResults pages, silently,
+// when it cannot start a read session (API disabled, permission
+// bigquery.readsessions.create missing).
+func (r *Rows) StorageRead() bool { return r.it.IsAccelerated() }
+
 // Ready checks that the dataset can be read.
 func (w *Warehouse) Ready(ctx context.Context) error {
 	err := w.call(ctx, func(ctx context.Context) error {

@@ -20,7 +20,7 @@ import (
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
-func transforms(t *testing.T) fs.FS {
+func transforms(t testing.TB) fs.FS {
 	t.Helper()
 	sub, err := fs.Sub(schemas.LogTypes, "logtypes")
 	if err != nil {
