@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -53,8 +54,10 @@ type Inspector interface {
 // Transformer runs a log type's transform over a chunk's objects: a
 // *warehouse.Warehouse.
 type Transformer interface {
-	// Transform runs the transform over the objects at uris; errors caused
-	// by the objects wrap fault.ErrBadObject.
+	// Transform runs the transform over the objects at uris. An error that
+	// names some of them is a *fault.BadObjectsError of those; no other
+	// error may wrap fault.ErrBadObject, so that a misconfiguration never
+	// marks objects bad.
 	Transform(ctx context.Context, logType, name string, uris []string) (*warehouse.Result, error)
 }
 
@@ -327,14 +330,35 @@ func (r *Runner) fail(j *job, o source.Object, err error) {
 	j.log.Error("object not loaded", "object", o.Name, "generation", o.Generation, "error", err)
 }
 
-// loadObjects loads objs as one chunk. If the chunk fails because of a bad
-// object, it loads each half separately, down to the single bad objects,
-// which are recorded and skipped. Any other failure ends the run.
+// loadObjects loads objs as one chunk. If the chunk fails naming its bad
+// objects (BigQuery names the file it cannot read), those are recorded and
+// the others loaded again. If it fails because of an unnamed bad object
+// (Postgres rejects a value), it loads each half separately, down to the
+// single bad objects, which are recorded and skipped. Any other failure,
+// a misconfiguration say, ends the run and marks no object bad.
 func (r *Runner) loadObjects(ctx context.Context, j *job, objs []source.Object) error {
 	err := r.loadChunk(ctx, j, objs)
+	var named *fault.BadObjectsError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &named):
+		var rest []source.Object
+		for _, o := range objs {
+			if slices.Contains(named.URIs, r.d.Objects.URI(o.Name)) {
+				r.fail(j, o, err)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		switch {
+		case len(rest) == len(objs):
+			return fmt.Errorf("BigQuery blamed objects outside the chunk (a bug): %v", err)
+		case len(rest) == 0:
+			return nil
+		}
+		j.log.Warn("chunk has bad objects, loading the others", "objects", len(objs), "bad", len(objs)-len(rest), "error", err)
+		return r.loadObjects(ctx, j, rest)
 	case !errors.Is(err, fault.ErrBadObject):
 		return err
 	case len(objs) == 1:

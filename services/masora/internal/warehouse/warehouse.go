@@ -127,8 +127,10 @@ type Result struct {
 // and waits for it to finish. name makes the external table's name
 // (masora_<log type>_<name>_<random>); unless KeepTables is set, the table
 // is deleted before Transform returns, since the result no longer needs
-// it. Errors caused by the
-// objects (corrupt, missing, wrong schema) wrap fault.ErrBadObject.
+// it. An error in which BigQuery names some of the objects is a
+// *fault.BadObjectsError of those; a misconfiguration (dataset or location
+// not found, permission denied, table definition or SQL rejected) wraps
+// fault.ErrMisconfigured and says what to check; see gcpfault.
 func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []string) (_ *Result, err error) {
 	tr, ok := w.transforms[logType]
 	if !ok {
@@ -150,7 +152,7 @@ func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []
 		},
 	}
 	if err := w.call(ctx, func(ctx context.Context) error { return table.Create(ctx, meta) }); err != nil {
-		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("create external table %s over %d objects (%s)", tableID, len(uris), describeURIs(uris)), err)
+		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("create external table %s.%s.%s over %d objects (%s)", w.project, w.dataset, tableID, len(uris), describeURIs(uris)), err, uris, w.checks(logType))
 	}
 	defer func() {
 		if w.keepTables {
@@ -183,9 +185,25 @@ func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []
 		return nil
 	})
 	if err != nil {
-		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("run %s transform over %d objects (%s)", logType, len(uris), describeURIs(uris)), err)
+		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("run %s transform over %d objects (%s)", logType, len(uris), describeURIs(uris)), err, uris, w.checks(logType))
 	}
 	return &Result{job: job, cols: tr.lt.Columns()}, nil
+}
+
+// checks say what to look at when BigQuery rejects a call of logType's
+// chunk for a reason that is not the objects'.
+func (w *Warehouse) checks(logType string) gcpfault.Checks {
+	loc := "BigQuery's default"
+	if w.location != "" {
+		loc = fmt.Sprintf("%q", w.location)
+	}
+	where := fmt.Sprintf("that dataset %q (BIGQUERY_DATASET) exists in project %q (BIGQUERY_PROJECT) and that its location is BIGQUERY_LOCATION (%s); infra/gcp creates it", w.dataset, w.project, loc)
+	return gcpfault.Checks{
+		NotFound:     where,
+		Denied:       fmt.Sprintf("that Masora's service account has roles/bigquery.dataEditor on dataset %q, roles/bigquery.jobUser on project %q and read access (roles/storage.objectViewer) to the bucket; infra/gcp grants them", w.dataset, w.project),
+		Invalid:      fmt.Sprintf("the external table definition (parquet, the explicit schema of %s's definition) and %s", logType, where),
+		InvalidQuery: fmt.Sprintf("schemas/logtypes/%s/transform.sql against the definition's columns", logType),
+	}
 }
 
 // call runs f with the per-call deadline.

@@ -121,9 +121,14 @@ func TestTransform(t *testing.T) {
 func TestTransformMissingObject(t *testing.T) {
 	s := masoratest.New(t)
 	w := s.Warehouse(t)
-	_, err := w.Transform(t.Context(), "user_action", "t", []string{"gs://" + s.Bucket + "/logs/user_action/dt=2024-05-01/hour=10/00000000000000000000000000000000.parquet"})
-	if !errors.Is(err, fault.ErrBadObject) {
-		t.Fatalf("Transform over a missing object: %v, want an error wrapping %v", err, fault.ErrBadObject)
+	missing := "gs://" + s.Bucket + "/logs/user_action/dt=2024-05-01/hour=10/00000000000000000000000000000000.parquet"
+	_, err := w.Transform(t.Context(), "user_action", "t", []string{missing})
+	var named *fault.BadObjectsError
+	if !errors.As(err, &named) {
+		t.Fatalf("Transform over a missing object: %v, want a %T", err, named)
+	}
+	if diff := cmp.Diff([]string{missing}, named.URIs); diff != "" {
+		t.Errorf("objects blamed (-want +got):\n%s", diff)
 	}
 }
 
