@@ -26,10 +26,12 @@ import (
 // The unit tests of this file run the Runner over in-memory stand-ins of
 // its parts; the integration tests of run_test.go run it over the real ones.
 
-// fakeBucket lists objects and inspects them: those in bad fail with their error.
+// fakeBucket lists objects and inspects them: those in bad fail with their
+// error; the others are of the version in version, else the latest.
 type fakeBucket struct {
 	objects []source.Object
 	bad     map[string]error // by object name
+	version map[string]int   // by object name
 }
 
 func (b *fakeBucket) List(context.Context, string, time.Time, time.Time) (source.Listing, error) {
@@ -38,8 +40,14 @@ func (b *fakeBucket) List(context.Context, string, time.Time, time.Time) (source
 
 func (b *fakeBucket) URI(name string) string { return "gs://bucket/" + name }
 
-func (b *fakeBucket) Inspect(_ context.Context, o source.Object, _ *parquetrow.Schema) error {
-	return b.bad[o.Name]
+func (b *fakeBucket) Inspect(_ context.Context, o source.Object, versions []*parquetrow.Schema) (*parquetrow.Schema, error) {
+	if err := b.bad[o.Name]; err != nil {
+		return nil, err
+	}
+	if v, ok := b.version[o.Name]; ok {
+		return versions[v-1], nil
+	}
+	return versions[len(versions)-1], nil
 }
 
 // fakeWarehouse fails a transform over any object in fail with its error,
@@ -49,10 +57,17 @@ func (b *fakeBucket) Inspect(_ context.Context, o source.Object, _ *parquetrow.S
 type fakeWarehouse struct {
 	fail  map[string]error // by URI
 	calls int
+	// sources are the sources of each transform.
+	sources [][]warehouse.Source
 }
 
-func (w *fakeWarehouse) Transform(_ context.Context, _, _ string, uris []string) (*warehouse.Result, error) {
+func (w *fakeWarehouse) Transform(_ context.Context, _, _ string, sources []warehouse.Source) (*warehouse.Result, error) {
 	w.calls++
+	w.sources = append(w.sources, sources)
+	var uris []string
+	for _, s := range sources {
+		uris = append(uris, s.URIs...)
+	}
 	var named []string
 	for _, u := range uris {
 		err := w.fail[u]
@@ -352,5 +367,34 @@ func TestRunRequests(t *testing.T) {
 				t.Errorf("runs started mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestChunkSourcesByVersion checks that a chunk with objects of two schema
+// versions reaches the warehouse as one source per version, each listing
+// only that version's objects, in one transform and one chunk.
+func TestChunkSourcesByVersion(t *testing.T) {
+	hour := layout.Hour(now.Add(-time.Hour))
+	f := fakes{
+		bucket: &fakeBucket{version: map[string]int{"o1": 1, "o4": 1}},
+		wh:     &fakeWarehouse{},
+		loader: &fakeLoader{},
+		ledger: &fakeLedger{loaded: map[ledger.Key]bool{}},
+	}
+	for _, name := range objectNames(5) {
+		f.bucket.objects = append(f.bucket.objects, source.Object{Name: name, Generation: 1, Size: 100, Hour: hour})
+	}
+	if _, err := newFakeRunner(t, f, 10).Run(t.Context(), run.Request{LogType: "user_action", Trigger: run.TriggerSchedule}); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]warehouse.Source{{
+		{Version: 1, URIs: []string{"gs://bucket/o1", "gs://bucket/o4"}},
+		{Version: 2, URIs: []string{"gs://bucket/o0", "gs://bucket/o2", "gs://bucket/o3"}},
+	}}
+	if diff := cmp.Diff(want, f.wh.sources); diff != "" {
+		t.Errorf("transform sources (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([][]string{{"o0", "o1", "o2", "o3", "o4"}}, f.loader.chunks); diff != "" {
+		t.Errorf("chunks (-want +got):\n%s", diff)
 	}
 }

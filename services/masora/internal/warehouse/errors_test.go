@@ -40,6 +40,9 @@ type fakeBigQuery struct {
 
 	mu    sync.Mutex
 	calls map[string]int
+	// tables and queries are the bodies of the tables.insert and
+	// jobs.insert calls.
+	tables, queries []map[string]any
 }
 
 type bqAnswer struct {
@@ -93,9 +96,14 @@ func (f *fakeBigQuery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		f.mu.Lock()
 		if call == jobsInsert {
+			f.queries = append(f.queries, resp)
 			resp["status"] = map[string]any{"state": "RUNNING"}
+		} else {
+			f.tables = append(f.tables, resp)
 		}
+		f.mu.Unlock()
 	case getQueryResults:
 		resp = map[string]any{
 			"jobReference": map[string]any{"projectId": parts[1], "jobId": parts[3]},
@@ -268,7 +276,7 @@ func TestTransformErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = w.Transform(t.Context(), "user_action", "t", uris)
+			_, err = w.Transform(t.Context(), "user_action", "t", []warehouse.Source{{Version: 2, URIs: uris}})
 			if got := fault.Kind(err); got != tt.wantKind {
 				t.Fatalf("Transform: %v\nkind %v, want %v", err, got, tt.wantKind)
 			}
@@ -294,5 +302,75 @@ func TestTransformErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTransformOneTablePerVersion checks what a real client sends for a
+// chunk of v1 and v2 files: one external table per version, listing only
+// that version's files, with that version's schema, and one query reading
+// both through UNION ALL, v1's missing column padded with a typed NULL.
+func TestTransformOneTablePerVersion(t *testing.T) {
+	fake := &fakeBigQuery{calls: map[string]int{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	bq, err := bigquery.NewClient(t.Context(), "test-project", option.WithEndpoint(srv.URL), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bq.Close()
+	reg := schema.MustLoad()
+	w, err := warehouse.New(bq, reg, transforms(t), warehouse.Options{Dataset: "reports", CallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := []warehouse.Source{
+		{Version: 1, URIs: []string{"gs://b/v1a.parquet", "gs://b/v1b.parquet"}},
+		{Version: 2, URIs: []string{"gs://b/v2a.parquet"}},
+	}
+	if _, err := w.Transform(t.Context(), "user_action", "t", sources); err != nil {
+		t.Fatal(err)
+	}
+	versions, err := reg.Versions("user_action")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.tables) != 2 {
+		t.Fatalf("%d tables created, want 2", len(fake.tables))
+	}
+	type table struct {
+		URIs   []string
+		Fields []string
+	}
+	var got, want []table
+	for i, tb := range fake.tables {
+		ext := tb["externalDataConfiguration"].(map[string]any)
+		var tt table
+		for _, u := range ext["sourceUris"].([]any) {
+			tt.URIs = append(tt.URIs, u.(string))
+		}
+		for _, f := range ext["schema"].(map[string]any)["fields"].([]any) {
+			tt.Fields = append(tt.Fields, f.(map[string]any)["name"].(string))
+		}
+		got = append(got, tt)
+		wt := table{URIs: sources[i].URIs}
+		for _, c := range versions[i].Columns() {
+			wt.Fields = append(wt.Fields, c.Name)
+		}
+		want = append(want, wt)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("external tables (-want +got):\n%s", diff)
+	}
+	if len(fake.queries) != 1 {
+		t.Fatalf("%d queries, want 1", len(fake.queries))
+	}
+	q := fake.queries[0]["configuration"].(map[string]any)["query"].(map[string]any)["query"].(string)
+	for _, s := range []string{"CAST(NULL AS STRING) AS app_version", " UNION ALL SELECT ", "masora_user_action_t_v1_", "masora_user_action_t_v2_"} {
+		if !strings.Contains(q, s) {
+			t.Errorf("query does not contain %q:\n%s", s, q)
+		}
+	}
+	if strings.Contains(q, warehouse.SourceTablePlaceholder) {
+		t.Errorf("query still holds the placeholder:\n%s", q)
 	}
 }
