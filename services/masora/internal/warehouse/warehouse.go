@@ -28,7 +28,10 @@ import (
 )
 
 // SourceTablePlaceholder is the one substitution a transform may contain:
-// it is replaced by the backquoted identifier of the chunk's external table.
+// it is replaced by the chunk's source, the backquoted identifier of its
+// external table or, for a chunk with files of older schema versions, a
+// generated UNION ALL subquery over one external table per version, with
+// the latest version's columns (see Transform).
 const SourceTablePlaceholder = "{{source_table}}"
 
 // Warehouse runs transforms in one BigQuery dataset.
