@@ -3,10 +3,15 @@
 --
 -- Contract (checked by Masora before it loads anything):
 --   * The placeholder in the FROM clause is the only substitution: Masora
---     replaces it with the validated, backquoted identifier of the chunk's
---     external table (a new table per chunk, deleted after the query). Values
---     are never spliced into this text; a transform that needs one takes it
---     as a BigQuery query parameter (@name).
+--     replaces it with the chunk's source: the validated, backquoted
+--     identifier of its external table when all its files are of the latest
+--     version, else a generated subquery with the latest version's columns,
+--     (SELECT ... FROM v1_table UNION ALL SELECT ... FROM v2_table), one
+--     external table per schema version, the columns a version lacks as
+--     CAST(NULL AS type). Either way a source without an alias: write the
+--     SQL against the latest version. The tables are new per chunk and
+--     deleted after the query. Values are never spliced into this text; a
+--     transform that needs one takes it as a BigQuery query parameter (@name).
 --   * The result has exactly the columns of the latest definition
 --     (schema.LogType.Columns), in that order and with those names.
 --   * At most one row per event_id: SQS delivers at least once, so the same

@@ -215,7 +215,7 @@ func exitCode(err error) int {
 		return exitUsage
 	}
 	switch fault.Kind(err) {
-	case fault.ErrInvalid:
+	case fault.ErrInvalid, fault.ErrMisconfigured:
 		return exitUsage
 	case fault.ErrBusy:
 		return exitBusy

@@ -25,6 +25,8 @@ func TestExitCode(t *testing.T) {
 		{"not found", fmt.Errorf("run 7: %w", fault.ErrNotFound), exitFailed},
 		{"bad objects and unavailable", errors.Join(fmt.Errorf("a: %w", fault.ErrBadObject), fmt.Errorf("b: %w", fault.ErrUnavailable)), exitFailed},
 		{"bad objects and busy", errors.Join(fmt.Errorf("a: %w", fault.ErrBadObject), fmt.Errorf("b: %w", fault.ErrBusy)), exitBusy},
+		{"misconfigured", fmt.Errorf("create table: %w", fault.ErrMisconfigured), exitUsage},
+		{"bad objects and misconfigured", errors.Join(fmt.Errorf("a: %w", fault.ErrBadObject), fmt.Errorf("b: %w", fault.ErrMisconfigured)), exitUsage},
 		{"unknown kind", errors.New("bug"), exitFailed},
 	}
 	for _, tt := range tests {

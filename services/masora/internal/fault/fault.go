@@ -20,6 +20,13 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrNotFound marks a request for something that does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrMisconfigured marks a failure of the deployment, not of the data:
+	// a BigQuery dataset or location that does not exist, a permission the
+	// service account lacks, a table definition or transform BigQuery
+	// rejects. Every object would fail the same way, so the run stops at
+	// once, marks no object bad, and the error says what to check. Retrying
+	// unchanged fails again.
+	ErrMisconfigured = errors.New("misconfiguration")
 	// ErrBusy marks work refused because another run holds the lock of the
 	// same log type. Retry later.
 	ErrBusy = errors.New("another run of this log type is in progress")
@@ -35,7 +42,7 @@ var (
 
 // kinds are the kinds in precedence order: an error that wraps several
 // (errors.Join of the failures of several log types) is of the first.
-var kinds = []error{ErrUnauthenticated, ErrForbidden, ErrInvalid, ErrNotFound, ErrBusy, ErrUnavailable, ErrBadObject}
+var kinds = []error{ErrUnauthenticated, ErrForbidden, ErrInvalid, ErrNotFound, ErrMisconfigured, ErrBusy, ErrUnavailable, ErrBadObject}
 
 // Kind returns the kind of err: the first sentinel of this package, in the
 // order they are declared, that err wraps. A context.DeadlineExceeded is
@@ -50,3 +57,17 @@ func Kind(err error) error {
 	}
 	return nil
 }
+
+// BadObjectsError is a failure that a dependency blamed on some objects by
+// name (BigQuery naming a file it cannot read): those objects, and only
+// those, are bad. It wraps ErrBadObject.
+type BadObjectsError struct {
+	// URIs are the gs:// URIs of the objects named.
+	URIs []string
+	// Err is the failure; it wraps ErrBadObject.
+	Err error
+}
+
+func (e *BadObjectsError) Error() string { return e.Err.Error() }
+
+func (e *BadObjectsError) Unwrap() error { return e.Err }

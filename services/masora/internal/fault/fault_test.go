@@ -22,6 +22,8 @@ func TestKind(t *testing.T) {
 		{"unavailable before bad object", errors.Join(fmt.Errorf("a: %w", fault.ErrBadObject), fmt.Errorf("b: %w", fault.ErrUnavailable)), fault.ErrUnavailable},
 		{"busy before unavailable", errors.Join(fault.ErrUnavailable, fault.ErrBusy), fault.ErrBusy},
 		{"invalid before busy", errors.Join(fault.ErrBusy, fault.ErrInvalid), fault.ErrInvalid},
+		{"misconfigured before busy and unavailable", errors.Join(fault.ErrUnavailable, fault.ErrBusy, fmt.Errorf("create table: %w", fault.ErrMisconfigured)), fault.ErrMisconfigured},
+		{"named objects are bad objects", &fault.BadObjectsError{URIs: []string{"gs://b/o"}, Err: fmt.Errorf("query: %w", fault.ErrBadObject)}, fault.ErrBadObject},
 		{"unauthenticated first", errors.Join(fault.ErrInvalid, fault.ErrUnauthenticated), fault.ErrUnauthenticated},
 	}
 	for _, tt := range tests {

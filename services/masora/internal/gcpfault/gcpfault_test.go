@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"cloud.google.com/go/bigquery"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/googleapi"
 
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
@@ -16,38 +18,54 @@ import (
 )
 
 func TestClassify(t *testing.T) {
-	api := func(code int, reasons ...string) error {
-		e := &googleapi.Error{Code: code, Message: http.StatusText(code)}
-		for _, r := range reasons {
-			e.Errors = append(e.Errors, googleapi.ErrorItem{Reason: r})
+	const (
+		obj   = "gs://b/logs/user_action/dt=2024-05-01/hour=10/abc.parquet"
+		other = "gs://b/logs/user_action/dt=2024-05-01/hour=10/def.parquet"
+	)
+	uris := []string{obj, other}
+	api := func(code int, reason, msg string) error {
+		e := &googleapi.Error{Code: code, Message: msg}
+		if reason != "" {
+			e.Errors = append(e.Errors, googleapi.ErrorItem{Reason: reason, Message: msg})
 		}
 		return fmt.Errorf("client: %w", e)
 	}
-	bq := func(reason string) error { return &bigquery.Error{Reason: reason, Message: reason} }
+	bq := func(reason, msg string) error { return &bigquery.Error{Reason: reason, Message: msg} }
 	tests := []struct {
 		name        string
 		err         error
-		want        error // kind of Classify; nil for none
-		wantObjects error // kind of ClassifyObjects; nil for none
+		want        error    // kind of Classify; nil for none
+		wantObjects error    // kind of ClassifyObjects; nil for none
+		wantNamed   []string // the objects ClassifyObjects blames
 	}{
-		{"deadline", context.DeadlineExceeded, fault.ErrUnavailable, fault.ErrUnavailable},
-		{"network", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, fault.ErrUnavailable, fault.ErrUnavailable},
-		{"HTTP 503", api(http.StatusServiceUnavailable), fault.ErrUnavailable, fault.ErrUnavailable},
-		{"HTTP 500", api(http.StatusInternalServerError), fault.ErrUnavailable, fault.ErrUnavailable},
-		{"HTTP 429", api(http.StatusTooManyRequests), fault.ErrUnavailable, fault.ErrUnavailable},
-		{"HTTP 400", api(http.StatusBadRequest, "invalid"), nil, fault.ErrBadObject},
-		{"HTTP 404", api(http.StatusNotFound), nil, fault.ErrBadObject},
-		{"HTTP 400 invalid query", api(http.StatusBadRequest, "invalidQuery"), nil, nil},
-		{"HTTP 403 permission", api(http.StatusForbidden, "accessDenied"), nil, nil},
-		{"BigQuery backendError", bq("backendError"), fault.ErrUnavailable, fault.ErrUnavailable},
-		{"BigQuery rateLimitExceeded", bq("rateLimitExceeded"), fault.ErrUnavailable, fault.ErrUnavailable},
-		{"BigQuery internalError", bq("internalError"), fault.ErrUnavailable, fault.ErrUnavailable},
-		{"BigQuery invalid", bq("invalid"), nil, fault.ErrBadObject},
-		{"BigQuery notFound", bq("notFound"), nil, fault.ErrBadObject},
-		{"BigQuery accessDenied", bq("accessDenied"), nil, nil},
-		{"other", errors.New("bug"), nil, nil},
+		{name: "deadline", err: context.DeadlineExceeded, want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "network", err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}, want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "HTTP 503", err: api(http.StatusServiceUnavailable, "backendError", "Error encountered during execution. Retrying may solve the problem."), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "HTTP 500", err: api(http.StatusInternalServerError, "", "Internal Server Error"), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "HTTP 429", err: api(http.StatusTooManyRequests, "", "Too Many Requests"), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "403 rateLimitExceeded", err: api(http.StatusForbidden, "rateLimitExceeded", "Exceeded rate limits: too many table update operations for this table."), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "403 quotaExceeded", err: api(http.StatusForbidden, "quotaExceeded", "Quota exceeded: Your project exceeded quota for free query bytes scanned."), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "403 accessDenied", err: api(http.StatusForbidden, "accessDenied", "Access Denied: Dataset p:reports: Permission bigquery.tables.create denied on dataset p:reports (or it may not exist)."), want: fault.ErrMisconfigured, wantObjects: fault.ErrMisconfigured},
+		{name: "403 accessDenied naming an object is still a permission", err: api(http.StatusForbidden, "accessDenied", "Access Denied: File "+obj+": Access Denied"), want: fault.ErrMisconfigured, wantObjects: fault.ErrMisconfigured},
+		{name: "404 dataset", err: api(http.StatusNotFound, "notFound", "Not found: Dataset p:reports"), wantObjects: fault.ErrMisconfigured},
+		{name: "404 dataset in location", err: api(http.StatusNotFound, "notFound", "Not found: Dataset p:reports was not found in location EU"), wantObjects: fault.ErrMisconfigured},
+		{name: "404 naming an object", err: api(http.StatusNotFound, "notFound", "Not found: Files "+obj), wantObjects: fault.ErrBadObject, wantNamed: []string{obj}},
+		{name: "404 naming an object as /bigstore", err: api(http.StatusNotFound, "notFound", "Not found: Files /bigstore/"+strings.TrimPrefix(other, "gs://")+"."), wantObjects: fault.ErrBadObject, wantNamed: []string{other}},
+		{name: "400 naming two objects", err: api(http.StatusBadRequest, "invalid", "Error while reading table: t, error message: Parquet column 'x' ... File: "+obj+"; File: "+other), wantObjects: fault.ErrBadObject, wantNamed: []string{obj, other}},
+		{name: "400 naming a longer object name is not a name", err: api(http.StatusBadRequest, "invalid", "Failed to read "+obj+"2"), wantObjects: fault.ErrMisconfigured},
+		{name: "400 invalid table definition", err: api(http.StatusBadRequest, "invalid", "Invalid field name \"a-b\"."), wantObjects: fault.ErrMisconfigured},
+		{name: "400 invalid query", err: api(http.StatusBadRequest, "invalidQuery", "Unrecognized name: app_versio at [28:3]"), wantObjects: fault.ErrMisconfigured},
+		{name: "BigQuery backendError", err: bq("backendError", "retry"), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "BigQuery rateLimitExceeded", err: bq("rateLimitExceeded", "slow down"), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "BigQuery quotaExceeded", err: bq("quotaExceeded", "quota"), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "BigQuery internalError", err: bq("internalError", "oops"), want: fault.ErrUnavailable, wantObjects: fault.ErrUnavailable},
+		{name: "BigQuery invalid naming an object", err: bq("invalid", "Error while reading data, error message: corrupt footer. File: "+obj), wantObjects: fault.ErrBadObject, wantNamed: []string{obj}},
+		{name: "BigQuery invalid naming nothing", err: bq("invalid", "Error while reading data"), wantObjects: fault.ErrMisconfigured},
+		{name: "BigQuery notFound", err: bq("notFound", "Not found: Table p:reports.t"), wantObjects: fault.ErrMisconfigured},
+		{name: "BigQuery accessDenied", err: bq("accessDenied", "Access Denied: BigQuery BigQuery: Permission denied while getting Drive credentials."), want: fault.ErrMisconfigured, wantObjects: fault.ErrMisconfigured},
+		{name: "other", err: errors.New("bug")},
 	}
-	kinds := []error{fault.ErrUnavailable, fault.ErrBadObject}
+	kinds := []error{fault.ErrMisconfigured, fault.ErrUnavailable, fault.ErrBadObject}
 	kind := func(err error) error {
 		for _, k := range kinds {
 			if errors.Is(err, k) {
@@ -56,6 +74,7 @@ func TestClassify(t *testing.T) {
 		}
 		return nil
 	}
+	checks := gcpfault.Checks{NotFound: "the dataset", Denied: "the roles", Invalid: "the definition", InvalidQuery: "the SQL"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := gcpfault.Classify("op", tt.err)
@@ -65,8 +84,26 @@ func TestClassify(t *testing.T) {
 			if k := kind(got); k != tt.want {
 				t.Errorf("Classify = %v, kind %v, want %v", got, k, tt.want)
 			}
-			if k := kind(gcpfault.ClassifyObjects("op", tt.err)); k != tt.wantObjects {
-				t.Errorf("ClassifyObjects kind %v, want %v", k, tt.wantObjects)
+			got = gcpfault.ClassifyObjects("op", tt.err, uris, checks)
+			if !errors.Is(got, tt.err) {
+				t.Errorf("ClassifyObjects = %v, does not wrap %v", got, tt.err)
+			}
+			if k := kind(got); k != tt.wantObjects {
+				t.Errorf("ClassifyObjects = %v, kind %v, want %v", got, k, tt.wantObjects)
+			}
+			var named *fault.BadObjectsError
+			if errors.As(got, &named) {
+				if diff := cmp.Diff(tt.wantNamed, named.URIs); diff != "" {
+					t.Errorf("ClassifyObjects blames (-want +got):\n%s", diff)
+				}
+			} else if tt.wantNamed != nil {
+				t.Errorf("ClassifyObjects = %v, blames no object, want %v", got, tt.wantNamed)
+			}
+			if tt.wantObjects == fault.ErrBadObject && named == nil {
+				t.Errorf("ClassifyObjects = %v: a bad object that is not a *fault.BadObjectsError", got)
+			}
+			if tt.wantObjects == fault.ErrMisconfigured && !strings.Contains(got.Error(), "check the ") {
+				t.Errorf("ClassifyObjects = %q, does not say what to check", got)
 			}
 		})
 	}

@@ -26,10 +26,12 @@ import (
 // The unit tests of this file run the Runner over in-memory stand-ins of
 // its parts; the integration tests of run_test.go run it over the real ones.
 
-// fakeBucket lists objects and inspects them: those in bad fail with their error.
+// fakeBucket lists objects and inspects them: those in bad fail with their
+// error; the others are of the version in version, else the latest.
 type fakeBucket struct {
 	objects []source.Object
 	bad     map[string]error // by object name
+	version map[string]int   // by object name
 }
 
 func (b *fakeBucket) List(context.Context, string, time.Time, time.Time) (source.Listing, error) {
@@ -38,23 +40,47 @@ func (b *fakeBucket) List(context.Context, string, time.Time, time.Time) (source
 
 func (b *fakeBucket) URI(name string) string { return "gs://bucket/" + name }
 
-func (b *fakeBucket) Inspect(_ context.Context, o source.Object, _ *parquetrow.Schema) error {
-	return b.bad[o.Name]
+func (b *fakeBucket) Inspect(_ context.Context, o source.Object, versions []*parquetrow.Schema) (*parquetrow.Schema, error) {
+	if err := b.bad[o.Name]; err != nil {
+		return nil, err
+	}
+	if v, ok := b.version[o.Name]; ok {
+		return versions[v-1], nil
+	}
+	return versions[len(versions)-1], nil
 }
 
 // fakeWarehouse fails a transform over any object in fail with its error,
-// as BigQuery fails a whole query over one bad file.
+// as BigQuery fails a whole query over one bad file. An error wrapping
+// fault.ErrBadObject comes back as BigQuery's naming the chunk's objects
+// that have one (a *fault.BadObjectsError).
 type fakeWarehouse struct {
 	fail  map[string]error // by URI
 	calls int
+	// sources are the sources of each transform.
+	sources [][]warehouse.Source
 }
 
-func (w *fakeWarehouse) Transform(_ context.Context, _, _ string, uris []string) (*warehouse.Result, error) {
+func (w *fakeWarehouse) Transform(_ context.Context, _, _ string, sources []warehouse.Source) (*warehouse.Result, error) {
 	w.calls++
+	w.sources = append(w.sources, sources)
+	var uris []string
+	for _, s := range sources {
+		uris = append(uris, s.URIs...)
+	}
+	var named []string
 	for _, u := range uris {
-		if err := w.fail[u]; err != nil {
+		err := w.fail[u]
+		switch {
+		case err == nil:
+		case errors.Is(err, fault.ErrBadObject):
+			named = append(named, u)
+		default:
 			return nil, err
 		}
+	}
+	if len(named) > 0 {
+		return nil, &fault.BadObjectsError{URIs: named, Err: fmt.Errorf("query names %v: %w", named, fault.ErrBadObject)}
 	}
 	return &warehouse.Result{}, nil
 }
@@ -146,6 +172,7 @@ func TestLoadChunks(t *testing.T) {
 	bad := fmt.Errorf("gs://bucket/x: %w: not a readable parquet file", fault.ErrBadObject)
 	down := fmt.Errorf("create external table: %w: connection refused", fault.ErrUnavailable)
 	denied := errors.New("create external table: googleapi: Error 403: Access Denied: Dataset reports")
+	misconfigured := fmt.Errorf("create external table: %w: googleapi: Error 404: Not found: Dataset p:reports", fault.ErrMisconfigured)
 	uri := func(name string) string { return "gs://bucket/" + name }
 	tests := []struct {
 		name       string
@@ -175,12 +202,27 @@ func TestLoadChunks(t *testing.T) {
 			wantTransforms: 1,
 		},
 		{
-			name: "an object BigQuery rejects is isolated", objects: 8, chunkFiles: 8,
+			name: "an object BigQuery names is left out, without splitting", objects: 8, chunkFiles: 8,
 			transform: map[string]error{uri("o5"): bad}, wantKind: fault.ErrBadObject, wantErr: true,
-			want: ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 7, ObjectsFailed: 1, ChunksLoaded: 3, RowsLoaded: 70,
+			want: ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 7, ObjectsFailed: 1, ChunksLoaded: 1, RowsLoaded: 70,
 				FailedObjects: []string{"o5"}},
-			wantChunks:     [][]string{{"o0", "o1", "o2", "o3"}, {"o4"}, {"o6", "o7"}},
-			wantTransforms: 7,
+			wantChunks:     [][]string{{"o0", "o1", "o2", "o3", "o4", "o6", "o7"}},
+			wantTransforms: 2,
+		},
+		{
+			name: "every object BigQuery names is left out", objects: 8, chunkFiles: 8,
+			transform: map[string]error{uri("o1"): bad, uri("o6"): bad}, wantKind: fault.ErrBadObject, wantErr: true,
+			want: ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 6, ObjectsFailed: 2, ChunksLoaded: 1, RowsLoaded: 60,
+				FailedObjects: []string{"o1", "o6"}},
+			wantChunks:     [][]string{{"o0", "o2", "o3", "o4", "o5", "o7"}},
+			wantTransforms: 2,
+		},
+		{
+			name: "a chunk whose every object BigQuery names loads nothing", objects: 2, chunkFiles: 2,
+			transform: map[string]error{uri("o0"): bad, uri("o1"): bad}, wantKind: fault.ErrBadObject, wantErr: true,
+			want: ledger.Run{Status: "failed", ObjectsListed: 2, ObjectsNew: 2, ObjectsFailed: 2,
+				FailedObjects: []string{"o0", "o1"}},
+			wantTransforms: 1,
 		},
 		{
 			name: "an object Postgres rejects is isolated", objects: 8, chunkFiles: 8,
@@ -191,8 +233,8 @@ func TestLoadChunks(t *testing.T) {
 			wantTransforms: 7,
 		},
 		{
-			name: "two bad objects are isolated", objects: 8, chunkFiles: 8,
-			transform: map[string]error{uri("o1"): bad, uri("o6"): bad}, wantKind: fault.ErrBadObject, wantErr: true,
+			name: "two objects Postgres rejects are isolated", objects: 8, chunkFiles: 8,
+			load: map[string]error{"o1": bad, "o6": bad}, wantKind: fault.ErrBadObject, wantErr: true,
 			want: ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 6, ObjectsFailed: 2, ChunksLoaded: 4, RowsLoaded: 60,
 				FailedObjects: []string{"o1", "o6"}},
 			wantChunks:     [][]string{{"o0"}, {"o2", "o3"}, {"o4", "o5"}, {"o7"}},
@@ -213,16 +255,30 @@ func TestLoadChunks(t *testing.T) {
 			wantTransforms: 1,
 		},
 		{
-			name: "a misconfiguration fails the run without splitting or blaming objects", objects: 8, chunkFiles: 8,
+			name: "a BigQuery misconfiguration fails the run at once", objects: 8, chunkFiles: 4,
+			transform: map[string]error{uri("o0"): misconfigured}, wantKind: fault.ErrMisconfigured, wantErr: true,
+			want:           ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8},
+			wantTransforms: 1,
+		},
+		{
+			name: "an error of no known kind fails the run without splitting or blaming objects", objects: 8, chunkFiles: 8,
 			transform: map[string]error{uri("o0"): denied}, wantErr: true,
 			want:           ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8},
 			wantTransforms: 1,
 		},
 		{
-			name: "Postgres unavailable while splitting fails the run", objects: 8, chunkFiles: 8,
+			name: "Postgres unavailable after leaving out a named object fails the run", objects: 8, chunkFiles: 8,
 			transform: map[string]error{uri("o7"): bad}, load: map[string]error{"o1": down}, wantKind: fault.ErrUnavailable, wantErr: true,
-			want:           ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8},
+			want:           ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsFailed: 1, FailedObjects: []string{"o7"}},
 			wantTransforms: 2,
+		},
+		{
+			name: "Postgres unavailable while splitting fails the run", objects: 8, chunkFiles: 8,
+			load: map[string]error{"o0": bad, "o5": down}, wantKind: fault.ErrUnavailable, wantErr: true,
+			want: ledger.Run{Status: "failed", ObjectsListed: 8, ObjectsNew: 8, ObjectsLoaded: 3, ObjectsFailed: 1, ChunksLoaded: 2, RowsLoaded: 30,
+				FailedObjects: []string{"o0"}},
+			wantChunks:     [][]string{{"o1"}, {"o2", "o3"}},
+			wantTransforms: 7,
 		},
 		{
 			name: "Cloud Storage unavailable while inspecting fails the run", objects: 4, chunkFiles: 4,
@@ -311,5 +367,34 @@ func TestRunRequests(t *testing.T) {
 				t.Errorf("runs started mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestChunkSourcesByVersion checks that a chunk with objects of two schema
+// versions reaches the warehouse as one source per version, each listing
+// only that version's objects, in one transform and one chunk.
+func TestChunkSourcesByVersion(t *testing.T) {
+	hour := layout.Hour(now.Add(-time.Hour))
+	f := fakes{
+		bucket: &fakeBucket{version: map[string]int{"o1": 1, "o4": 1}},
+		wh:     &fakeWarehouse{},
+		loader: &fakeLoader{},
+		ledger: &fakeLedger{loaded: map[ledger.Key]bool{}},
+	}
+	for _, name := range objectNames(5) {
+		f.bucket.objects = append(f.bucket.objects, source.Object{Name: name, Generation: 1, Size: 100, Hour: hour})
+	}
+	if _, err := newFakeRunner(t, f, 10).Run(t.Context(), run.Request{LogType: "user_action", Trigger: run.TriggerSchedule}); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]warehouse.Source{{
+		{Version: 1, URIs: []string{"gs://bucket/o1", "gs://bucket/o4"}},
+		{Version: 2, URIs: []string{"gs://bucket/o0", "gs://bucket/o2", "gs://bucket/o3"}},
+	}}
+	if diff := cmp.Diff(want, f.wh.sources); diff != "" {
+		t.Errorf("transform sources (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([][]string{{"o0", "o1", "o2", "o3", "o4"}}, f.loader.chunks); diff != "" {
+		t.Errorf("chunks (-want +got):\n%s", diff)
 	}
 }

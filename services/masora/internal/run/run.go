@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -44,18 +45,22 @@ type Lister interface {
 // Inspector checks, before BigQuery is involved, that an object can be
 // loaded as its log type: a *source.Bucket.
 type Inspector interface {
-	// Inspect returns nil for an object that can be loaded, an error
-	// wrapping fault.ErrBadObject for one that cannot, and another error
-	// when the check itself failed.
-	Inspect(ctx context.Context, o source.Object, want *parquetrow.Schema) error
+	// Inspect returns the schema of the version of versions (one log
+	// type's, oldest first) an object was written with, if it can be
+	// loaded as that version; an error wrapping fault.ErrBadObject for one
+	// that cannot; another error when the check itself failed.
+	Inspect(ctx context.Context, o source.Object, versions []*parquetrow.Schema) (*parquetrow.Schema, error)
 }
 
 // Transformer runs a log type's transform over a chunk's objects: a
 // *warehouse.Warehouse.
 type Transformer interface {
-	// Transform runs the transform over the objects at uris; errors caused
-	// by the objects wrap fault.ErrBadObject.
-	Transform(ctx context.Context, logType, name string, uris []string) (*warehouse.Result, error)
+	// Transform runs the transform over a chunk's objects, given by schema
+	// version; each external table it creates spans one version. An error
+	// that names some of them is a *fault.BadObjectsError of those; no other
+	// error may wrap fault.ErrBadObject, so that a misconfiguration never
+	// marks objects bad.
+	Transform(ctx context.Context, logType, name string, sources []warehouse.Source) (*warehouse.Result, error)
 }
 
 // ChunkLoader loads a chunk's rows into Postgres, all or nothing: a
@@ -199,17 +204,25 @@ func (r *Runner) plan(req Request) ([]string, time.Time, time.Time, error) {
 // job is the state of one log type's run.
 type job struct {
 	logType string
-	want    *parquetrow.Schema
-	out     ledger.Run
-	bad     []error
-	log     *slog.Logger
+	// versions are the schemas of the log type's versions, oldest first;
+	// version holds the version of each object inspected, by name.
+	versions []*parquetrow.Schema
+	version  map[string]int
+	out      ledger.Run
+	bad      []error
+	log      *slog.Logger
 }
 
 func (r *Runner) runLogType(ctx context.Context, name, trigger string, from, to time.Time) (ledger.Run, error) {
-	j := &job{logType: name, out: ledger.Run{LogType: name, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: ledger.StatusFailed}}
-	lt, err := r.d.Registry.Latest(name)
-	if err == nil {
-		j.want, err = parquetrow.New(lt)
+	j := &job{logType: name, version: make(map[string]int), out: ledger.Run{LogType: name, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: ledger.StatusFailed}}
+	vs, err := r.d.Registry.Versions(name)
+	for _, lt := range vs {
+		if err != nil {
+			break
+		}
+		var s *parquetrow.Schema
+		s, err = parquetrow.New(lt)
+		j.versions = append(j.versions, s)
 	}
 	if err != nil {
 		j.out.Error = err.Error()
@@ -293,11 +306,12 @@ const inspectParallelism = 8
 // the others are recorded as failed. Cloud Storage failing ends the run.
 func (r *Runner) inspect(ctx context.Context, j *job, objs []source.Object) ([]source.Object, error) {
 	errs := make([]error, len(objs))
+	versions := make([]*parquetrow.Schema, len(objs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(inspectParallelism)
 	for i, o := range objs {
 		g.Go(func() error {
-			errs[i] = r.d.Inspector.Inspect(gctx, o, j.want)
+			versions[i], errs[i] = r.d.Inspector.Inspect(gctx, o, j.versions)
 			if errs[i] != nil && !errors.Is(errs[i], fault.ErrBadObject) {
 				return errs[i]
 			}
@@ -313,6 +327,7 @@ func (r *Runner) inspect(ctx context.Context, j *job, objs []source.Object) ([]s
 			r.fail(j, o, errs[i])
 			continue
 		}
+		j.version[o.Name] = versions[i].LogType().Version
 		good = append(good, o)
 	}
 	return good, nil
@@ -327,14 +342,35 @@ func (r *Runner) fail(j *job, o source.Object, err error) {
 	j.log.Error("object not loaded", "object", o.Name, "generation", o.Generation, "error", err)
 }
 
-// loadObjects loads objs as one chunk. If the chunk fails because of a bad
-// object, it loads each half separately, down to the single bad objects,
-// which are recorded and skipped. Any other failure ends the run.
+// loadObjects loads objs as one chunk. If the chunk fails naming its bad
+// objects (BigQuery names the file it cannot read), those are recorded and
+// the others loaded again. If it fails because of an unnamed bad object
+// (Postgres rejects a value), it loads each half separately, down to the
+// single bad objects, which are recorded and skipped. Any other failure,
+// a misconfiguration say, ends the run and marks no object bad.
 func (r *Runner) loadObjects(ctx context.Context, j *job, objs []source.Object) error {
 	err := r.loadChunk(ctx, j, objs)
+	var named *fault.BadObjectsError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &named):
+		var rest []source.Object
+		for _, o := range objs {
+			if slices.Contains(named.URIs, r.d.Objects.URI(o.Name)) {
+				r.fail(j, o, err)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		switch {
+		case len(rest) == len(objs):
+			return fmt.Errorf("BigQuery blamed objects outside the chunk (a bug): %v", err)
+		case len(rest) == 0:
+			return nil
+		}
+		j.log.Warn("chunk has bad objects, loading the others", "objects", len(objs), "bad", len(objs)-len(rest), "error", err)
+		return r.loadObjects(ctx, j, rest)
 	case !errors.Is(err, fault.ErrBadObject):
 		return err
 	case len(objs) == 1:
@@ -353,13 +389,18 @@ func (r *Runner) loadChunk(ctx context.Context, j *job, objs []source.Object) er
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.ChunkTimeout)
 	defer cancel()
-	uris := make([]string, len(objs))
+	var sources []warehouse.Source // by version, oldest first
 	entries := make([]ledger.Object, len(objs))
 	for i, o := range objs {
-		uris[i] = r.d.Objects.URI(o.Name)
+		v := j.version[o.Name]
+		k, found := slices.BinarySearchFunc(sources, v, func(s warehouse.Source, v int) int { return s.Version - v })
+		if !found {
+			sources = slices.Insert(sources, k, warehouse.Source{Version: v})
+		}
+		sources[k].URIs = append(sources[k].URIs, r.d.Objects.URI(o.Name))
 		entries[i] = ledger.Object{Name: o.Name, Generation: o.Generation, Hour: o.Hour, Size: o.Size}
 	}
-	res, err := r.d.Warehouse.Transform(ctx, j.logType, "r"+strconv.FormatInt(j.out.ID, 10), uris)
+	res, err := r.d.Warehouse.Transform(ctx, j.logType, "r"+strconv.FormatInt(j.out.ID, 10), sources)
 	if err != nil {
 		return err
 	}

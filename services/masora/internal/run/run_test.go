@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -423,5 +424,41 @@ func TestRunBigQueryDown(t *testing.T) {
 	}
 	if diff := cmp.Diff(sorted(ids), eventIDs(t, s, "user_actions")); diff != "" {
 		t.Errorf("user_actions after BigQuery came back (-want +got):\n%s", diff)
+	}
+}
+
+// TestRunMissingDataset runs against a BigQuery dataset that does not
+// exist (a wrong BIGQUERY_DATASET): the run fails at once as a
+// misconfiguration that says what to check, after one table creation,
+// and marks no object bad.
+func TestRunMissingDataset(t *testing.T) {
+	s := masoratest.New(t)
+	for i := range 4 {
+		msgs, _ := events(3, now.Add(-time.Hour).Add(time.Duration(i)*time.Minute))
+		s.WriteObject(t, "user_action", msgs)
+	}
+	transforms, err := fs.Sub(schemas.LogTypes, "logtypes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, err := warehouse.New(s.BigQuery, s.Registry, transforms, warehouse.Options{Dataset: "no_such_dataset", CallTimeout: 10 * time.Second, KeepTables: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDeps(t, s, s.Pool)
+	d.Warehouse = wh
+	outs, err := run.New(d, options(10)).Run(t.Context(), run.Request{Trigger: run.TriggerSchedule, LogType: "user_action"})
+	t.Logf("Run: %v", err)
+	if !errors.Is(err, fault.ErrMisconfigured) || errors.Is(err, fault.ErrBadObject) {
+		t.Fatalf("Run with a missing dataset: %v, want an error wrapping %v only", err, fault.ErrMisconfigured)
+	}
+	if !strings.Contains(err.Error(), "BIGQUERY_DATASET") {
+		t.Errorf("Run: %v, does not say to check BIGQUERY_DATASET", err)
+	}
+	if diff := cmp.Diff([]ledger.Run{{LogType: "user_action", Status: "failed", ObjectsListed: 4, ObjectsNew: 4}}, outs, counts); diff != "" {
+		t.Errorf("outcome mismatch (-want +got):\n%s", diff)
+	}
+	if n := s.Count(t, `SELECT count(*) FROM masora_manifest`); n != 0 {
+		t.Errorf("a failed run left %d manifest entries, want none", n)
 	}
 }

@@ -126,6 +126,9 @@ func Status(err error) int {
 		return http.StatusServiceUnavailable
 	case fault.ErrBadObject:
 		return http.StatusUnprocessableEntity
+	case fault.ErrMisconfigured:
+		// The deployment must change; the error says what to check.
+		return http.StatusInternalServerError
 	}
 	return http.StatusInternalServerError
 }

@@ -25,6 +25,8 @@ func TestStatus(t *testing.T) {
 		{fmt.Errorf("read: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
 		{fmt.Errorf("load: %w", fault.ErrBadObject), http.StatusUnprocessableEntity},
 		{errors.Join(fmt.Errorf("a: %w", fault.ErrBadObject), fmt.Errorf("b: %w", fault.ErrUnavailable)), http.StatusServiceUnavailable},
+		{fmt.Errorf("create table: %w", fault.ErrMisconfigured), http.StatusInternalServerError},
+		{errors.Join(fmt.Errorf("a: %w", fault.ErrBadObject), fmt.Errorf("b: %w", fault.ErrMisconfigured)), http.StatusInternalServerError},
 		{errors.New("bug"), http.StatusInternalServerError},
 	}
 	for _, tt := range tests {

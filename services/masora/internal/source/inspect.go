@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"cloud.google.com/go/storage"
@@ -25,17 +26,22 @@ const footerReadSize = 64 << 10
 const minParquetSize = 12
 
 // Inspect reads the footer of one object, the generation that was listed,
-// and checks it can be loaded as want's log type: a parquet file whose
-// footer names that log type (when it names one) and whose columns are
-// want's, except that optional columns may be missing (files of an older
-// version of the definition). It costs two small range reads.
+// and checks it can be loaded as one of versions (the schemas of one log
+// type's versions): a parquet file whose footer names that log type (when
+// it names one) and whose columns are exactly those of the version its
+// footer names (log_type_version), or, for a file without one, of the
+// newest version they match. It returns that version's schema. It costs
+// two small range reads.
 //
 // Errors wrap fault.ErrBadObject when the object is corrupt, vanished or
 // does not match, fault.ErrUnavailable when Cloud Storage failed.
-func (l *Bucket) Inspect(ctx context.Context, o Object, want *parquetrow.Schema) error {
+func (l *Bucket) Inspect(ctx context.Context, o Object, versions []*parquetrow.Schema) (*parquetrow.Schema, error) {
 	uri := l.URI(o.Name)
+	if len(versions) == 0 {
+		return nil, fmt.Errorf("inspect %s: no schema versions to check it against", uri)
+	}
 	if o.Size < minParquetSize {
-		return fmt.Errorf("%s: %w: %d bytes is too small for a parquet file", uri, fault.ErrBadObject, o.Size)
+		return nil, fmt.Errorf("%s: %w: %d bytes is too small for a parquet file", uri, fault.ErrBadObject, o.Size)
 	}
 	obj := l.client.Bucket(l.bucket).Object(o.Name).Generation(o.Generation)
 	r := &readerAt{ctx: ctx, obj: obj, size: o.Size}
@@ -44,20 +50,44 @@ func (l *Bucket) Inspect(ctx context.Context, o Object, want *parquetrow.Schema)
 		parquet.OptimisticRead(true), parquet.ReadBufferSize(footerReadSize))
 	switch {
 	case errors.Is(err, storage.ErrObjectNotExist):
-		return fmt.Errorf("%s generation %d: %w: it vanished after it was listed", uri, o.Generation, fault.ErrBadObject)
+		return nil, fmt.Errorf("%s generation %d: %w: it vanished after it was listed", uri, o.Generation, fault.ErrBadObject)
 	case r.err != nil:
-		return gcpfault.Classify(fmt.Sprintf("read %s", uri), r.err)
+		return nil, gcpfault.Classify(fmt.Sprintf("read %s", uri), r.err)
 	case err != nil:
-		return fmt.Errorf("%s: %w: not a readable parquet file: %w", uri, fault.ErrBadObject, err)
+		return nil, fmt.Errorf("%s: %w: not a readable parquet file: %w", uri, fault.ErrBadObject, err)
 	}
-	lt := want.LogType()
+	latest := versions[len(versions)-1]
+	lt := latest.LogType()
 	if name, ok := f.Lookup(parquetrow.MetaLogType); ok && name != lt.Name {
-		return fmt.Errorf("%s: %w: holds %s rows, but it is in the %s folder", uri, fault.ErrBadObject, name, lt.Name)
+		return nil, fmt.Errorf("%s: %w: holds %s rows, but it is in the %s folder", uri, fault.ErrBadObject, name, lt.Name)
 	}
-	if problems := compare(f.Schema(), want.Parquet()); len(problems) > 0 {
-		return fmt.Errorf("%s: %w: its columns do not match %s: %s", uri, fault.ErrBadObject, lt, strings.Join(problems, "; "))
+	if v, ok := f.Lookup(parquetrow.MetaLogTypeVersion); ok {
+		var want *parquetrow.Schema
+		for _, s := range versions {
+			if strconv.Itoa(s.LogType().Version) == v {
+				want = s
+			}
+		}
+		if want == nil {
+			return nil, fmt.Errorf("%s: %w: written with %s version %q, which this build does not know (deploy Masora with it)", uri, fault.ErrBadObject, lt.Name, v)
+		}
+		if problems := compare(f.Schema(), want.Parquet()); len(problems) > 0 {
+			return nil, fmt.Errorf("%s: %w: its columns do not match %s, the version its footer names: %s", uri, fault.ErrBadObject, want.LogType(), strings.Join(problems, "; "))
+		}
+		return want, nil
 	}
-	return nil
+	// No version in the footer: the newest version whose columns it has.
+	var problems []string
+	for i := len(versions) - 1; i >= 0; i-- {
+		p := compare(f.Schema(), versions[i].Parquet())
+		if len(p) == 0 {
+			return versions[i], nil
+		}
+		if i == len(versions)-1 {
+			problems = p
+		}
+	}
+	return nil, fmt.Errorf("%s: %w: its columns match no version of %s; against %s: %s", uri, fault.ErrBadObject, lt.Name, latest.LogType(), strings.Join(problems, "; "))
 }
 
 // compare lists how a file's schema differs from the expected one, where
@@ -72,6 +102,9 @@ func compare(file, want *parquet.Schema) []string {
 		case !ok && !w.Node.Optional():
 			problems = append(problems, "required column "+name+" is missing")
 		case !ok:
+			// An external table reads a file by its table's columns: a
+			// file must have all of its version's columns.
+			problems = append(problems, "optional column "+name+" is missing")
 		case f.Node.Type().Kind() != w.Node.Type().Kind() ||
 			!reflect.DeepEqual(f.Node.Type().LogicalType(), w.Node.Type().LogicalType()):
 			problems = append(problems, fmt.Sprintf("column %s is %s, want %s", name, f.Node.Type(), w.Node.Type()))

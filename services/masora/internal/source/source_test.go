@@ -94,9 +94,13 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := parquetrow.New(latest)
-	if err != nil {
-		t.Fatal(err)
+	var want []*parquetrow.Schema
+	for _, v := range versions {
+		ps, err := parquetrow.New(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, ps)
 	}
 	// variant returns the latest definition with its fields changed by f.
 	variant := func(f func([]schema.Field) []schema.Field) *schema.LogType {
@@ -133,12 +137,19 @@ func TestInspect(t *testing.T) {
 		EventID: uuid.New(), OccurredAt: time.Now(), Action: "product_viewed", Channel: "web", UserID: "u"}.Message(time.Now())})
 
 	tests := []struct {
-		name    string
-		content []byte
-		wantErr error
+		name        string
+		content     []byte
+		wantErr     error
+		wantVersion int // of a file that can be loaded
 	}{
-		{name: "as Ore writes it", content: good},
-		{name: "older version without an optional column", content: emptyFile(t, versions[0])},
+		{name: "as Ore writes it", content: good, wantVersion: latest.Version},
+		{name: "older version without an optional column", content: emptyFile(t, versions[0]), wantVersion: versions[0].Version},
+		{name: "latest version without its optional column", content: emptyFile(t, variant(without("app_version"))), wantErr: fault.ErrBadObject},
+		{name: "a version this build does not know", content: emptyFile(t, func() *schema.LogType {
+			lt := variant(func(fs []schema.Field) []schema.Field { return fs })
+			lt.Version = latest.Version + 1
+			return lt
+		}()), wantErr: fault.ErrBadObject},
 		{name: "not parquet", content: []byte("this is not a parquet file at all"), wantErr: fault.ErrBadObject},
 		{name: "too small", content: []byte("PAR1"), wantErr: fault.ErrBadObject},
 		{name: "footer length out of range", content: []byte("PAR1 but not really a parquet file PAR1"), wantErr: fault.ErrBadObject},
@@ -168,9 +179,12 @@ func TestInspect(t *testing.T) {
 			if obj.Name == "" {
 				t.Fatalf("%s not listed", name)
 			}
-			err = b.Inspect(t.Context(), obj, want)
+			got, err := b.Inspect(t.Context(), obj, want)
 			if tt.wantErr == nil && err != nil {
 				t.Fatalf("Inspect: %v, want success", err)
+			}
+			if tt.wantErr == nil && got.LogType().Version != tt.wantVersion {
+				t.Errorf("Inspect: version %d, want %d", got.LogType().Version, tt.wantVersion)
 			}
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Inspect: %v, want an error wrapping %v", err, tt.wantErr)
@@ -187,7 +201,7 @@ func TestInspect(t *testing.T) {
 			t.Fatalf("List: %v, %d objects; want 1", err, len(l.Objects))
 		}
 		s.Delete(t, name)
-		if err := b.Inspect(t.Context(), l.Objects[0], want); !errors.Is(err, fault.ErrBadObject) {
+		if _, err := b.Inspect(t.Context(), l.Objects[0], want); !errors.Is(err, fault.ErrBadObject) {
 			t.Fatalf("Inspect of a deleted object: %v, want an error wrapping %v", err, fault.ErrBadObject)
 		}
 	})

@@ -1,7 +1,8 @@
 // Package warehouse owns Masora's use of BigQuery: for one chunk it creates
-// an external table over exactly the chunk's parquet URIs, with the explicit
-// schema of the shared definition, runs the log type's transform SQL over it
-// and streams the result back.
+// an external table per schema version over exactly the chunk's parquet URIs
+// of that version, with that version's explicit schema from the shared
+// definition, runs the log type's transform SQL over them (the older
+// versions padded to the latest's columns) and streams the result back.
 package warehouse
 
 import (
@@ -13,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +28,10 @@ import (
 )
 
 // SourceTablePlaceholder is the one substitution a transform may contain:
-// it is replaced by the backquoted identifier of the chunk's external table.
+// it is replaced by the chunk's source, the backquoted identifier of its
+// external table or, for a chunk with files of older schema versions, a
+// generated UNION ALL subquery over one external table per version, with
+// the latest version's columns (see Transform).
 const SourceTablePlaceholder = "{{source_table}}"
 
 // Warehouse runs transforms in one BigQuery dataset.
@@ -41,9 +46,33 @@ type Warehouse struct {
 }
 
 type transform struct {
+	lt       *schema.LogType // the latest version
+	sql      string          // with SourceTablePlaceholder
+	versions map[int]*version
+}
+
+// version is what a chunk's external table over files of one schema
+// version needs: that version's explicit schema, and the select list that
+// reads its table as the latest version (CAST(NULL AS …) for the columns
+// it lacks).
+type version struct {
 	lt     *schema.LogType
-	sql    string // with SourceTablePlaceholder
 	schema bigquery.Schema
+	// selectList reads the version's table with the latest version's
+	// columns, in order.
+	selectList string
+}
+
+// Source is the objects of one schema version in a chunk: each external
+// table spans files of one version only, since BigQuery reads a parquet
+// file against its table's schema by column, and files of different
+// versions have different columns.
+type Source struct {
+	// Version is the schema version of the definition the files were
+	// written with (their footer's log_type_version).
+	Version int
+	// URIs are the files' gs:// URIs.
+	URIs []string
 }
 
 // Options configure a Warehouse.
@@ -107,13 +136,84 @@ func New(client *bigquery.Client, reg *schema.Registry, transforms fs.FS, opts O
 		if n := strings.Count(string(b), SourceTablePlaceholder); n != 1 {
 			return nil, fmt.Errorf("transform %s: contains %s %d times, want exactly once", p, SourceTablePlaceholder, n)
 		}
-		s, err := bqschema.Schema(lt)
+		tr := &transform{lt: lt, sql: string(b), versions: make(map[int]*version)}
+		vs, err := reg.Versions(name)
 		if err != nil {
 			return nil, err
 		}
-		w.transforms[name] = &transform{lt: lt, sql: string(b), schema: s}
+		for _, v := range vs {
+			s, err := bqschema.Schema(v)
+			if err != nil {
+				return nil, err
+			}
+			list, err := selectList(v, lt)
+			if err != nil {
+				return nil, err
+			}
+			tr.versions[v.Version] = &version{lt: v, schema: s, selectList: list}
+		}
+		w.transforms[name] = tr
 	}
 	return w, nil
+}
+
+// selectList returns the select list that reads a table of version v's
+// columns as latest's: each of latest's columns in order, by name where v
+// has it, else CAST(NULL AS <type>) AS <name>. A version only adds
+// nullable columns, so v's columns are all latest's, with the same types.
+func selectList(v, latest *schema.LogType) (string, error) {
+	have := make(map[string]schema.Column)
+	for _, c := range v.Columns() {
+		have[c.Name] = c
+	}
+	var items []string
+	for _, c := range latest.Columns() {
+		if !identPattern.MatchString(c.Name) {
+			return "", fmt.Errorf("%s column %q: want letters, digits and underscores", latest, c.Name)
+		}
+		old, ok := have[c.Name]
+		delete(have, c.Name)
+		switch {
+		case ok && old.Type != c.Type:
+			return "", fmt.Errorf("%s column %s is %s, but %s in %s", v, c.Name, old.Type, c.Type, latest)
+		case ok:
+			items = append(items, c.Name)
+		case !c.Nullable:
+			return "", fmt.Errorf("%s lacks column %s, which %s requires", v, c.Name, latest)
+		default:
+			t, err := sqlType(c.Type)
+			if err != nil {
+				return "", fmt.Errorf("%s column %s: %w", latest, c.Name, err)
+			}
+			items = append(items, "CAST(NULL AS "+t+") AS "+c.Name)
+		}
+	}
+	for name := range have {
+		return "", fmt.Errorf("%s has column %s, which %s lacks", v, name, latest)
+	}
+	return strings.Join(items, ", "), nil
+}
+
+// sqlType returns the GoogleSQL type of the column bqschema.FieldType
+// gives a definition type.
+func sqlType(t schema.FieldType) (string, error) {
+	ft, err := bqschema.FieldType(t)
+	if err != nil {
+		return "", err
+	}
+	switch ft {
+	case bigquery.StringFieldType:
+		return "STRING", nil
+	case bigquery.TimestampFieldType:
+		return "TIMESTAMP", nil
+	case bigquery.IntegerFieldType:
+		return "INT64", nil
+	case bigquery.FloatFieldType:
+		return "FLOAT64", nil
+	case bigquery.BooleanFieldType:
+		return "BOOL", nil
+	}
+	return "", fmt.Errorf("no GoogleSQL type for BigQuery type %s", ft)
 }
 
 // Result is a finished transform query of one chunk. Its rows can be read
@@ -123,48 +223,89 @@ type Result struct {
 	cols []schema.Column
 }
 
-// Transform runs the log type's transform over the parquet objects at uris
-// and waits for it to finish. name makes the external table's name
-// (masora_<log type>_<name>_<random>); unless KeepTables is set, the table
-// is deleted before Transform returns, since the result no longer needs
-// it. Errors caused by the
-// objects (corrupt, missing, wrong schema) wrap fault.ErrBadObject.
-func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []string) (_ *Result, err error) {
+// Transform runs the log type's transform over the chunk's parquet
+// objects, given by schema version, and waits for it to finish. It creates
+// one external table per version, with that version's schema, over that
+// version's objects only; the transform reads them through one source:
+// the table itself when the chunk holds only the latest version, else
+// SELECT <latest columns, CAST(NULL AS …) for those a version lacks> FROM
+// each table, UNION ALL. name makes the tables' names
+// (masora_<log type>_<name>_v<version>_<random>); unless KeepTables is set,
+// the tables are deleted before Transform returns, since the result no
+// longer needs them. An error in which BigQuery names some of the objects
+// is a *fault.BadObjectsError of those; a misconfiguration (dataset or
+// location not found, permission denied, table definition or SQL rejected)
+// wraps fault.ErrMisconfigured and says what to check; see gcpfault.
+func (w *Warehouse) Transform(ctx context.Context, logType, name string, sources []Source) (_ *Result, err error) {
 	tr, ok := w.transforms[logType]
 	if !ok {
 		return nil, fmt.Errorf("%w: %w %q", fault.ErrInvalid, schema.ErrUnknownLogType, logType)
 	}
-	tableID, err := tableName(logType, name)
-	if err != nil {
-		return nil, err
+	if len(sources) == 0 {
+		return nil, errors.New("transform of no objects")
 	}
-	table := w.client.Dataset(w.dataset).Table(tableID)
-	meta := &bigquery.TableMetadata{
-		Description: fmt.Sprintf("Masora external table over %d parquet objects of %s; deleted after its query.", len(uris), tr.lt),
-		// A crash before the delete leaves the table behind; let it expire.
-		ExpirationTime: time.Now().Add(24 * time.Hour),
-		ExternalDataConfig: &bigquery.ExternalDataConfig{
-			SourceFormat: bigquery.Parquet,
-			SourceURIs:   uris,
-			Schema:       tr.schema,
-		},
-	}
-	if err := w.call(ctx, func(ctx context.Context) error { return table.Create(ctx, meta) }); err != nil {
-		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("create external table %s over %d objects (%s)", tableID, len(uris), describeURIs(uris)), err)
+	var (
+		uris    []string
+		from    []string // SELECT … FROM each version's table
+		tables  []*bigquery.Table
+		tableID string
+	)
+	seen := make(map[int]bool)
+	for _, src := range sources {
+		_, ok := tr.versions[src.Version]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%s has no version %d", logType, src.Version)
+		case seen[src.Version]:
+			return nil, fmt.Errorf("%s version %d given twice", logType, src.Version)
+		case len(src.URIs) == 0:
+			return nil, fmt.Errorf("%s version %d: no objects", logType, src.Version)
+		}
+		seen[src.Version] = true
+		uris = append(uris, src.URIs...)
 	}
 	defer func() {
 		if w.keepTables {
 			return
 		}
-		// Own short context: the table must go even if ctx is done.
+		// Own short context: the tables must go even if ctx is done.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.callTimeout)
 		defer cancel()
-		if derr := table.Delete(dctx); derr != nil && !gcpfault.NotFound(derr) {
-			err = errors.Join(err, fmt.Errorf("delete external table %s (it expires in 24h anyway): %w", tableID, derr))
+		for _, table := range tables {
+			if derr := table.Delete(dctx); derr != nil && !gcpfault.NotFound(derr) {
+				err = errors.Join(err, fmt.Errorf("delete external table %s (it expires in 24h anyway): %w", table.TableID, derr))
+			}
 		}
 	}()
+	for _, src := range sources {
+		v := tr.versions[src.Version]
+		tableID, err = tableName(logType, name+"_v"+strconv.Itoa(src.Version))
+		if err != nil {
+			return nil, err
+		}
+		table := w.client.Dataset(w.dataset).Table(tableID)
+		meta := &bigquery.TableMetadata{
+			Description: fmt.Sprintf("Masora external table over %d parquet objects of %s; deleted after its query.", len(src.URIs), v.lt),
+			// A crash before the delete leaves the table behind; let it expire.
+			ExpirationTime: time.Now().Add(24 * time.Hour),
+			ExternalDataConfig: &bigquery.ExternalDataConfig{
+				SourceFormat: bigquery.Parquet,
+				SourceURIs:   src.URIs,
+				Schema:       v.schema,
+			},
+		}
+		if err := w.call(ctx, func(ctx context.Context) error { return table.Create(ctx, meta) }); err != nil {
+			return nil, gcpfault.ClassifyObjects(fmt.Sprintf("create external table %s.%s.%s over %d objects of %s (%s)", w.project, w.dataset, tableID, len(src.URIs), v.lt, describeURIs(src.URIs)), err, src.URIs, w.checks(logType))
+		}
+		tables = append(tables, table)
+		from = append(from, "SELECT "+v.selectList+" FROM "+w.quotedTable(tableID))
+	}
+	source := w.quotedTable(tableID)
+	if len(sources) > 1 || sources[0].Version != tr.lt.Version {
+		source = "(" + strings.Join(from, " UNION ALL ") + ")"
+	}
 
-	q := w.client.Query(strings.Replace(tr.sql, SourceTablePlaceholder, w.quotedTable(tableID), 1))
+	q := w.client.Query(strings.Replace(tr.sql, SourceTablePlaceholder, source, 1))
 	q.Location = w.location
 	var job *bigquery.Job
 	err = w.call(ctx, func(ctx context.Context) error {
@@ -183,9 +324,25 @@ func (w *Warehouse) Transform(ctx context.Context, logType, name string, uris []
 		return nil
 	})
 	if err != nil {
-		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("run %s transform over %d objects (%s)", logType, len(uris), describeURIs(uris)), err)
+		return nil, gcpfault.ClassifyObjects(fmt.Sprintf("run %s transform over %d objects (%s)", logType, len(uris), describeURIs(uris)), err, uris, w.checks(logType))
 	}
 	return &Result{job: job, cols: tr.lt.Columns()}, nil
+}
+
+// checks say what to look at when BigQuery rejects a call of logType's
+// chunk for a reason that is not the objects'.
+func (w *Warehouse) checks(logType string) gcpfault.Checks {
+	loc := "BigQuery's default"
+	if w.location != "" {
+		loc = fmt.Sprintf("%q", w.location)
+	}
+	where := fmt.Sprintf("that dataset %q (BIGQUERY_DATASET) exists in project %q (BIGQUERY_PROJECT) and that its location is BIGQUERY_LOCATION (%s); infra/gcp creates it", w.dataset, w.project, loc)
+	return gcpfault.Checks{
+		NotFound:     where,
+		Denied:       fmt.Sprintf("that Masora's service account has roles/bigquery.dataEditor on dataset %q, roles/bigquery.jobUser on project %q and read access (roles/storage.objectViewer) to the bucket; infra/gcp grants them", w.dataset, w.project),
+		Invalid:      fmt.Sprintf("the external table definition (parquet, the explicit schema of %s's definition) and %s", logType, where),
+		InvalidQuery: fmt.Sprintf("schemas/logtypes/%s/transform.sql against the definition's columns", logType),
+	}
 }
 
 // call runs f with the per-call deadline.

@@ -67,7 +67,7 @@ func TestTransform(t *testing.T) {
 	obj1 := s.WriteObject(t, "user_action", []masoratest.Message{first, b.Message(hour.Add(6 * time.Minute))})
 	obj2 := s.WriteObject(t, "user_action", []masoratest.Message{redelivered})
 
-	res, err := w.Transform(t.Context(), "user_action", "t", []string{"gs://" + s.Bucket + "/" + obj1, "gs://" + s.Bucket + "/" + obj2})
+	res, err := w.Transform(t.Context(), "user_action", "t", []warehouse.Source{{Version: 2, URIs: []string{"gs://" + s.Bucket + "/" + obj1, "gs://" + s.Bucket + "/" + obj2}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestTransform(t *testing.T) {
 	}
 
 	// With KeepTables the table stays, to expire.
-	if _, err := s.Warehouse(t).Transform(t.Context(), "user_action", "keep", []string{"gs://" + s.Bucket + "/" + obj1}); err != nil {
+	if _, err := s.Warehouse(t).Transform(t.Context(), "user_action", "keep", []warehouse.Source{{Version: 2, URIs: []string{"gs://" + s.Bucket + "/" + obj1}}}); err != nil {
 		t.Fatal(err)
 	}
 	tbl, err := s.BigQuery.Dataset(s.Dataset).Tables(t.Context()).Next()
@@ -121,9 +121,14 @@ func TestTransform(t *testing.T) {
 func TestTransformMissingObject(t *testing.T) {
 	s := masoratest.New(t)
 	w := s.Warehouse(t)
-	_, err := w.Transform(t.Context(), "user_action", "t", []string{"gs://" + s.Bucket + "/logs/user_action/dt=2024-05-01/hour=10/00000000000000000000000000000000.parquet"})
-	if !errors.Is(err, fault.ErrBadObject) {
-		t.Fatalf("Transform over a missing object: %v, want an error wrapping %v", err, fault.ErrBadObject)
+	missing := "gs://" + s.Bucket + "/logs/user_action/dt=2024-05-01/hour=10/00000000000000000000000000000000.parquet"
+	_, err := w.Transform(t.Context(), "user_action", "t", []warehouse.Source{{Version: 2, URIs: []string{missing}}})
+	var named *fault.BadObjectsError
+	if !errors.As(err, &named) {
+		t.Fatalf("Transform over a missing object: %v, want a %T", err, named)
+	}
+	if diff := cmp.Diff([]string{missing}, named.URIs); diff != "" {
+		t.Errorf("objects blamed (-want +got):\n%s", diff)
 	}
 }
 
