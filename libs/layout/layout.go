@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +64,10 @@ const (
 	// QuarantineDir is the folder under the prefix that holds quarantined
 	// messages. A log type name cannot start with '_', so it never collides.
 	QuarantineDir = "_quarantine"
+	// ProbeDir is the folder under the prefix where the doctor commands keep
+	// their probe objects. Like QuarantineDir it starts with '_', so it never
+	// collides with a log type and runs never load it.
+	ProbeDir = "_doctor"
 	// DataExt is the extension of data objects.
 	DataExt = ".parquet"
 	// QuarantineExt is the extension of quarantine objects.
@@ -153,6 +158,13 @@ func HourPrefixes(prefix, logType string, from, to time.Time) []string {
 		out = append(out, HourPrefix(prefix, logType, h))
 	}
 	return out
+}
+
+// ProbePath returns the name of the probe parquet file `ore doctor` writes,
+// and `masora doctor` reads through an external table, for one schema
+// version of a log type: <prefix>/_doctor/<log_type>/v<N>.parquet.
+func ProbePath(prefix, logType string, version int) string {
+	return LogTypePrefix(prefix, ProbeDir) + logType + "/v" + strconv.Itoa(version) + DataExt
 }
 
 // Parse parses the path of an object under prefix. It returns an error

@@ -118,15 +118,20 @@ func variedUserActions(n int, hour time.Time) []masoratest.Message {
 	return msgs
 }
 
-// writeChunk writes msgs as objects of per messages each and returns their URIs.
-func writeChunk(t testing.TB, s *masoratest.Stack, msgs []masoratest.Message, per int) []string {
+// writeChunk writes msgs as user_action objects (its latest version) of per
+// messages each and returns them as the chunk's one source.
+func writeChunk(t testing.TB, s *masoratest.Stack, msgs []masoratest.Message, per int) []warehouse.Source {
 	t.Helper()
-	var uris []string
+	lt, err := s.Registry.Latest("user_action")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := warehouse.Source{Version: lt.Version}
 	for i := 0; i < len(msgs); i += per {
 		obj := s.WriteObject(t, "user_action", msgs[i:min(i+per, len(msgs))])
-		uris = append(uris, "gs://"+s.Bucket+"/"+obj)
+		src.URIs = append(src.URIs, "gs://"+s.Bucket+"/"+obj)
 	}
-	return uris
+	return []warehouse.Source{src}
 }
 
 func byEventID(rows [][]bigquery.Value) {

@@ -155,6 +155,10 @@ func doctorRun(w io.Writer) (bool, error) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	reg, err := schema.Load()
+	if err != nil {
+		return false, err
+	}
 	gcs, err := storage.NewClient(ctx)
 	if err != nil {
 		return false, fmt.Errorf("create GCS client: %w", err)
@@ -168,6 +172,8 @@ func doctorRun(w io.Writer) (bool, error) {
 		QueueURL:        cfg.SQSQueueURL,
 		FunctionTimeout: cfg.DoctorFunctionTimeout,
 		BatchingWindow:  cfg.DoctorBatchingWindow,
+		Registry:        reg,
+		WriterVersion:   "ore " + buildVersion(),
 	}
 	if cfg.SQSQueueURL != "" {
 		if opts.SQS, err = poller.NewSQSClient(ctx, cfg.AWSRegion, cfg.SQSEndpoint); err != nil {

@@ -6,6 +6,7 @@
 package doctor
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,13 +22,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ore-masora/pipeline/libs/checks"
+	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/libs/parquetrow"
+	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
+	"github.com/ore-masora/pipeline/services/ore/internal/handler"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore"
 )
-
-// ProbeDir is the folder under the prefix where the probe objects go. Its
-// leading underscore keeps it out of the data layout: no log type starts
-// with '_', so Masora never reads it.
-const ProbeDir = "_doctor"
 
 // Queue is the part of the SQS client the checks use.
 type Queue interface {
@@ -52,6 +53,10 @@ type Options struct {
 	// longest batch handling and ORE_POLL_BATCH_WINDOW).
 	FunctionTimeout time.Duration
 	BatchingWindow  time.Duration
+	// Registry holds the log types whose probe parquet files are written.
+	Registry *schema.Registry
+	// WriterVersion is recorded in the probe files, as in data files.
+	WriterVersion string
 	// Now names the probe object; time.Now if nil.
 	Now func() time.Time
 }
@@ -64,6 +69,7 @@ func Run(ctx context.Context, o Options) []checks.Result {
 	var rs []checks.Result
 	rs = append(rs, credentialsCheck(ctx, o))
 	rs = append(rs, probeChecks(ctx, o)...)
+	rs = append(rs, probeFilesCheck(ctx, o))
 	rs = append(rs, queueChecks(ctx, o)...)
 	return rs
 }
@@ -72,6 +78,7 @@ const (
 	checkCredentials = "google credentials"
 	checkProbe       = "create probe object"
 	checkProbeAgain  = "create it again: already there"
+	checkProbeFiles  = "probe parquet files"
 	checkVisibility  = "queue visibility timeout"
 	checkRedrive     = "queue redrive policy (DLQ)"
 )
@@ -111,7 +118,7 @@ func probeChecks(ctx context.Context, o Options) []checks.Result {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	now := o.Now().UTC()
-	name := path.Join(o.Prefix, ProbeDir, now.Format("20060102T150405Z")+"-"+hex.EncodeToString(rnd[:])+".txt")
+	name := path.Join(o.Prefix, layout.ProbeDir, now.Format("20060102T150405Z")+"-"+hex.EncodeToString(rnd[:])+".txt")
 	url := "gs://" + o.Bucket + "/" + name
 	obj := objstore.Object{ContentType: "text/plain", Data: []byte("ore doctor probe, " + now.Format(time.RFC3339Nano) + "\n"), Key: "doctor:" + name}
 	created, err := o.Store.Create(ctx, name, obj)
@@ -144,6 +151,74 @@ func probeChecks(ctx context.Context, o Options) []checks.Result {
 		again.OK, again.Detail = true, "the second create was reported as already there"
 	}
 	return []checks.Result{first, again}
+}
+
+// probeFilesCheck writes, for every schema version of every log type, a
+// one-row parquet file at layout.ProbePath, as Ore writes data files: `masora
+// doctor` creates an external table over each to prove that BigQuery reads
+// what Ore writes. A file already there from an earlier run is fine.
+func probeFilesCheck(ctx context.Context, o Options) checks.Result {
+	r := checks.Result{Check: checkProbeFiles}
+	gen, err := eventgen.New(o.Registry, eventgen.Options{Seed: 1, Start: o.Now()})
+	if err != nil {
+		r.Detail = err.Error()
+		return r
+	}
+	var made, there int
+	for _, name := range o.Registry.Names() {
+		ev, err := gen.Event(name, 0)
+		if err != nil {
+			r.Detail = err.Error()
+			return r
+		}
+		versions, err := o.Registry.Versions(name)
+		if err != nil {
+			r.Detail = err.Error()
+			return r
+		}
+		for _, lt := range versions {
+			data, err := probeFile(lt, ev.Body, o)
+			if err != nil {
+				r.Detail = fmt.Sprintf("%s: %v", lt, err)
+				return r
+			}
+			p := layout.ProbePath(o.Prefix, lt.Name, lt.Version)
+			created, err := o.Store.Create(ctx, p, objstore.Object{ContentType: handler.ContentTypeParquet, Data: data, Key: "doctor:" + p})
+			if err != nil {
+				r.Detail = fmt.Sprintf("create gs://%s/%s: %v", o.Bucket, p, err)
+				r.Fix = "fix " + checkProbe + " first"
+				return r
+			}
+			if created {
+				made++
+			} else {
+				there++
+			}
+		}
+	}
+	r.OK, r.Detail = true, fmt.Sprintf("under gs://%s/%s: %d created, %d already there", o.Bucket, layout.LogTypePrefix(o.Prefix, layout.ProbeDir), made, there)
+	return r
+}
+
+// probeFile returns a parquet file of one row: body decoded by lt.
+func probeFile(lt *schema.LogType, body []byte, o Options) ([]byte, error) {
+	ps, err := parquetrow.New(lt)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := lt.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	w := parquetrow.NewWriter(&buf, ps, parquetrow.WriterOptions{WriterVersion: o.WriterVersion})
+	if err := w.Write(ev, parquetrow.Lineage{MessageID: "ore-doctor", ReceivedAt: o.Now(), WriterVersion: o.WriterVersion}); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // queueChecks reads the queue's attributes: its visibility timeout must be

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/checks"
 	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/testkit/parquetrowtest"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/ore/internal/doctor"
 	"github.com/ore-masora/pipeline/services/ore/internal/objstore"
@@ -39,6 +42,7 @@ func allPass() map[string]string {
 		"google credentials":             "pass",
 		"create probe object":            "pass",
 		"create it again: already there": "pass",
+		"probe parquet files":            "pass",
 		"queue visibility timeout":       "pass",
 		"queue redrive policy (DLQ)":     "pass",
 	}
@@ -61,12 +65,14 @@ func TestDoctor(t *testing.T) {
 		t.Fatal(err)
 	}
 	noRedrive := *out.QueueUrl
+	reg := schema.MustLoad()
 	t.Cleanup(func() { sqsc.DeleteQueue(t.Context(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
 
 	base := func() doctor.Options {
 		return doctor.Options{
 			EmulatorHost: env.StorageEmulatorHost, Store: gcsstore.New(gcs, bucket), Bucket: bucket, Prefix: "logs",
 			SQS: sqsc, QueueURL: goodQueue, FunctionTimeout: 5 * time.Second, BatchingWindow: 2 * time.Second,
+			Registry: reg, WriterVersion: "ore test",
 		}
 	}
 	for _, tc := range []struct {
@@ -78,7 +84,7 @@ func TestDoctor(t *testing.T) {
 		{"BucketMissing", func(o *doctor.Options) {
 			o.Bucket = "no-such-bucket-" + strings.ToLower(name)
 			o.Store = gcsstore.New(gcs, o.Bucket)
-		}, []string{"create probe object", "create it again: already there"}},
+		}, []string{"create probe object", "create it again: already there", "probe parquet files"}},
 		{"VisibilityTooShort", func(o *doctor.Options) { o.QueueURL = shortQueue }, []string{"queue visibility timeout"}},
 		{"LongerFunctionTimeout", func(o *doctor.Options) { o.FunctionTimeout = time.Minute }, []string{"queue visibility timeout"}},
 		{"NoRedrivePolicy", func(o *doctor.Options) { o.QueueURL = noRedrive }, []string{"queue redrive policy (DLQ)"}},
@@ -119,6 +125,31 @@ func TestDoctor(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("no probe object in the bucket")
+	}
+
+	// One probe parquet file per schema version of every log type, each a
+	// file of that version with one row, as masora doctor expects.
+	for _, name := range reg.Names() {
+		versions, err := reg.Versions(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, lt := range versions {
+			p := layout.ProbePath("logs", name, lt.Version)
+			r, err := gcs.Bucket(bucket).Object(p).NewReader(t.Context())
+			if err != nil {
+				t.Errorf("probe file %s: %v", p, err)
+				continue
+			}
+			data, err := io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows := parquetrowtest.Read(t, data, lt); len(rows) != 1 {
+				t.Errorf("probe file %s has %d rows, want 1", p, len(rows))
+			}
+		}
 	}
 }
 
