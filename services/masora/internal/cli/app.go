@@ -69,6 +69,33 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// newBigQuery returns the BigQuery client of cfg: the emulator's endpoint
+// without authentication when BIGQUERY_ENDPOINT is set, and the Storage Read
+// API client when MASORA_BIGQUERY_STORAGE_READ is on (at
+// BIGQUERY_STORAGE_READ_ENDPOINT, plaintext, when that is set).
+func newBigQuery(ctx context.Context, cfg *config.Config) (*bigquery.Client, error) {
+	var bqOpts []option.ClientOption
+	if cfg.BigQueryEndpoint != "" {
+		bqOpts = append(bqOpts, option.WithEndpoint(cfg.BigQueryEndpoint), option.WithoutAuthentication())
+	}
+	bq, err := bigquery.NewClient(ctx, cfg.BigQueryProject, bqOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("BigQuery client for project %s: %w", cfg.BigQueryProject, err)
+	}
+	if cfg.BigQueryStorageRead {
+		var readOpts []option.ClientOption
+		if cfg.BigQueryStorageReadEndpoint != "" {
+			readOpts = append(readOpts, option.WithEndpoint(cfg.BigQueryStorageReadEndpoint), option.WithoutAuthentication(),
+				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		}
+		if err := bq.EnableStorageReadClient(ctx, readOpts...); err != nil {
+			bq.Close()
+			return nil, fmt.Errorf("BigQuery Storage Read API client (set MASORA_BIGQUERY_STORAGE_READ=false to read pages instead): %w", err)
+		}
+	}
+	return bq, nil
+}
+
 // build wires every part of the service from the configuration.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, err error) {
 	if err := cfg.CheckPipeline(); err != nil {
@@ -92,25 +119,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		return nil, err
 	}
 
-	var bqOpts []option.ClientOption
-	if cfg.BigQueryEndpoint != "" {
-		bqOpts = append(bqOpts, option.WithEndpoint(cfg.BigQueryEndpoint), option.WithoutAuthentication())
-	}
-	bq, err := bigquery.NewClient(ctx, cfg.BigQueryProject, bqOpts...)
+	bq, err := newBigQuery(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("BigQuery client for project %s: %w", cfg.BigQueryProject, err)
+		return nil, err
 	}
 	a.closers = append(a.closers, func() { bq.Close() })
-	if cfg.BigQueryStorageRead {
-		var readOpts []option.ClientOption
-		if cfg.BigQueryStorageReadEndpoint != "" {
-			readOpts = append(readOpts, option.WithEndpoint(cfg.BigQueryStorageReadEndpoint), option.WithoutAuthentication(),
-				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-		}
-		if err := bq.EnableStorageReadClient(ctx, readOpts...); err != nil {
-			return nil, fmt.Errorf("BigQuery Storage Read API client (set MASORA_BIGQUERY_STORAGE_READ=false to read pages instead): %w", err)
-		}
-	}
 	transforms, err := fs.Sub(schemas.LogTypes, "logtypes")
 	if err != nil {
 		return nil, err

@@ -19,9 +19,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cloud.google.com/go/storage"
+
+	"github.com/ore-masora/pipeline/libs/checks"
 	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/logjson"
+	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/doctor"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/reportdb"
@@ -117,6 +122,21 @@ concurrently and repeatedly.`,
 				}
 				fmt.Fprintf(e.Stdout, "reporting database at migration %d of %d\n", st.Version, st.Latest)
 				return nil
+			}
+		},
+	},
+	{
+		name: "doctor", summary: "check this deployment: Postgres, bucket, dataset, external tables, auth",
+		help: `Runs the checks a team runs right after terraform apply (and after ` + "`ore doctor`" + `, which
+writes the probe files), with Masora's own identity and configuration: Postgres answers and its
+migrations are at head; the bucket lists; the dataset exists in a location that can read the
+bucket; an external table over Ore's probe file of every schema version of every log type can
+be created, queried (through the Storage Read API when it is on) and dropped; the
+authentication settings are usable. Prints one line per check, each failure with what to fix,
+and exits 0 when all pass, 1 when one fails.`,
+		flags: func(fs *flag.FlagSet) func(context.Context, Env, *config.Config, *slog.Logger) error {
+			return func(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
+				return runDoctor(ctx, e, cfg)
 			}
 		},
 	},
@@ -348,4 +368,43 @@ func firstLine(s string, max int) string {
 		n++
 	}
 	return s
+}
+
+// errChecksFailed is the error of a doctor run whose table shows a failure.
+var errChecksFailed = errors.New("some checks failed (see the table)")
+
+// runDoctor runs `masora doctor` and prints its table.
+func runDoctor(ctx context.Context, e Env, cfg *config.Config) error {
+	if err := cfg.CheckPipeline(); err != nil {
+		return usageError{err}
+	}
+	reg, err := schema.Load()
+	if err != nil {
+		return err
+	}
+	bq, err := newBigQuery(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer bq.Close()
+	gcs, err := storage.NewClient(ctx)
+	if err != nil {
+		return fmt.Errorf("Cloud Storage client: %w", err)
+	}
+	defer gcs.Close()
+	rs := doctor.Run(ctx, doctor.Options{
+		Registry: reg, DatabaseURL: cfg.DatabaseURL,
+		Storage: gcs, Bucket: cfg.GCSBucket, Prefix: cfg.GCSPrefix,
+		BigQuery: bq, Dataset: cfg.BigQueryDataset, Location: cfg.BigQueryLocation,
+		StorageRead: cfg.BigQueryStorageRead, CallTimeout: cfg.BigQueryTimeout,
+		AuthToken: cfg.AuthToken != "", InsecureLocal: cfg.InsecureLocal,
+		OIDCAudience: cfg.OIDCAudience, AllowedEmails: cfg.OIDCAllowedEmails,
+	})
+	if err := checks.Write(e.Stdout, rs); err != nil {
+		return err
+	}
+	if !checks.OK(rs) {
+		return errChecksFailed
+	}
+	return nil
 }

@@ -185,3 +185,18 @@ func TestRunAndServe(t *testing.T) {
 		t.Fatal("masora serve did not stop after its context was cancelled")
 	}
 }
+
+// TestDoctorCommand runs `masora doctor` on the stack before `ore doctor`
+// wrote its probe files: the table says what to run, and the exit code is 1.
+func TestDoctorCommand(t *testing.T) {
+	s := masoratest.New(t)
+	r := run(t.Context(), stackEnv(t, s), "doctor")
+	for _, want := range []string{"postgres migrations at head    pass", "bucket lists", "run `ore doctor` first", "checks failed"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("masora doctor output lacks %q:\n%s%s", want, r.stdout, r.stderr)
+		}
+	}
+	if r.code != 1 {
+		t.Errorf("masora doctor = exit %d, want 1 (a check fails)\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}

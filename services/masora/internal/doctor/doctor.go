@@ -135,7 +135,7 @@ func datasetCheck(ctx context.Context, o Options) checks.Result {
 		r.Fix = "set BIGQUERY_LOCATION to the dataset's location, or leave it empty"
 		return r
 	}
-	if !locationReads(md.Location, attrs.Location) {
+	if !LocationReads(md.Location, attrs.Location) {
 		r.Detail = fmt.Sprintf("dataset %s is in %s, bucket %s in %s", o.Dataset, md.Location, o.Bucket, attrs.Location)
 		r.Fix = "create the dataset in the bucket's location (a dataset's location cannot change)"
 		return r
@@ -148,9 +148,9 @@ func datasetCheck(ctx context.Context, o Options) checks.Result {
 // Storage locations inside it.
 var multiRegions = map[string]string{"US": "US", "EU": "EUROPE"}
 
-// locationReads reports whether a dataset in location dataset can read
+// LocationReads reports whether a dataset in location dataset can read
 // external data from a bucket in location bucket.
-func locationReads(dataset, bucket string) bool {
+func LocationReads(dataset, bucket string) bool {
 	d, b := strings.ToUpper(dataset), strings.ToUpper(bucket)
 	if d == b || (d == "EU" && b == "EU") {
 		return true

@@ -25,6 +25,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
@@ -148,7 +149,7 @@ func New(t testing.TB, opts ...Option) *Stack {
 	// The dataset is left behind: every table deletion makes the emulator
 	// rebuild its whole SQL catalog, which is what grows its memory until
 	// it fails. Its name is unique; the emulator goes with the stack.
-	if err := bq.Dataset(s.Dataset).Create(cctx, &bigquery.DatasetMetadata{}); err != nil {
+	if err := bq.Dataset(s.Dataset).Create(cctx, &bigquery.DatasetMetadata{Location: stackenv.DatasetLocation}); err != nil {
 		t.Fatalf("masoratest: create BigQuery dataset %s: %v", s.Dataset, err)
 	}
 	return s

@@ -1,0 +1,141 @@
+package doctor_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ore-masora/pipeline/libs/checks"
+	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
+	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
+	"github.com/ore-masora/pipeline/services/masora/internal/doctor"
+	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
+)
+
+// results maps each check to pass/FAIL, marking a failure without a fix.
+func results(rs []checks.Result) map[string]string {
+	m := map[string]string{}
+	for _, r := range rs {
+		m[r.Check] = map[bool]string{true: "pass", false: "FAIL"}[r.OK]
+		if !r.OK && r.Fix == "" {
+			m[r.Check] += " without a fix"
+		}
+	}
+	return m
+}
+
+const (
+	checkPostgres = "postgres migrations at head"
+	checkBucket   = "bucket lists"
+	checkDataset  = "dataset location"
+	checkUser     = "external tables user_action"
+	checkSeller   = "external tables seller_action"
+	checkAuth     = "authentication settings"
+)
+
+// writeProbes writes the probe files `ore doctor` writes: one file of one
+// row per schema version of every log type.
+func writeProbes(t *testing.T, s *masoratest.Stack) {
+	t.Helper()
+	gen, err := eventgen.New(s.Registry, eventgen.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range s.Registry.Names() {
+		ev, err := gen.Event(name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions, err := s.Registry.Versions(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, lt := range versions {
+			msg := masoratest.Message{ID: "ore-doctor", Body: ev.Body, ReceivedAt: time.Now()}
+			s.Put(t, layout.ProbePath(masoratest.Prefix, name, lt.Version), masoratest.ParquetVersion(t, lt, []masoratest.Message{msg}))
+		}
+	}
+}
+
+// TestDoctor runs the checks against the local stack: a healthy deployment,
+// then one broken thing at a time, each failing its own checks with a fix.
+func TestDoctor(t *testing.T) {
+	s := masoratest.New(t)
+	writeProbes(t, s)
+	env := stacktest.Load(t)
+	unmigrated := stacktest.PostgresSchema(t, env)
+	emptyBucket := stacktest.NewBucket(t, env)
+
+	base := func() doctor.Options {
+		return doctor.Options{
+			Registry: s.Registry, DatabaseURL: s.DSN,
+			Storage: s.Storage, Bucket: s.Bucket, Prefix: masoratest.Prefix,
+			BigQuery: s.BigQuery, Dataset: s.Dataset, CallTimeout: time.Minute,
+			AuthToken: true,
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*doctor.Options)
+		fails []string
+	}{
+		{"Healthy", func(*doctor.Options) {}, nil},
+		{"OIDC", func(o *doctor.Options) {
+			o.AuthToken, o.OIDCAudience, o.AllowedEmails = false, "https://masora-abc-ew.a.run.app", []string{"scheduler@p.iam.gserviceaccount.com"}
+		}, nil},
+		{"MigrationsNotApplied", func(o *doctor.Options) { o.DatabaseURL = unmigrated }, []string{checkPostgres}},
+		{"PostgresDown", func(o *doctor.Options) { o.DatabaseURL = "postgres://postgres@127.0.0.1:1/x?connect_timeout=2" }, []string{checkPostgres}},
+		{"BucketMissing", func(o *doctor.Options) { o.Bucket = "no-such-bucket-" + s.Dataset[:8] }, []string{checkBucket, checkDataset, checkUser, checkSeller}},
+		{"NoProbeFiles", func(o *doctor.Options) { o.Bucket = emptyBucket }, []string{checkUser, checkSeller}},
+		{"DatasetMissing", func(o *doctor.Options) { o.Dataset = "no_such_dataset" }, []string{checkDataset, checkUser, checkSeller}},
+		{"WrongLocation", func(o *doctor.Options) { o.Location = "asia-northeast1" }, []string{checkDataset}},
+		{"InsecureLocal", func(o *doctor.Options) { o.AuthToken, o.InsecureLocal = false, true }, []string{checkAuth}},
+		{"NoAuth", func(o *doctor.Options) { o.AuthToken = false }, []string{checkAuth}},
+		{"AudienceNotHTTPS", func(o *doctor.Options) {
+			o.AuthToken, o.OIDCAudience, o.AllowedEmails = false, "masora", []string{"scheduler@p.iam.gserviceaccount.com"}
+		}, []string{checkAuth}},
+		{"AudienceWithoutEmails", func(o *doctor.Options) { o.AuthToken, o.OIDCAudience = false, "https://masora.example.com" }, []string{checkAuth}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base()
+			tc.edit(&o)
+			rs := doctor.Run(t.Context(), o)
+			want := map[string]string{checkPostgres: "pass", checkBucket: "pass", checkDataset: "pass", checkUser: "pass", checkSeller: "pass", checkAuth: "pass"}
+			for _, c := range tc.fails {
+				want[c] = "FAIL"
+			}
+			if diff := cmp.Diff(want, results(rs)); diff != "" {
+				var buf bytes.Buffer
+				checks.Write(&buf, rs)
+				t.Errorf("checks (-want +got):\n%s\n%s", diff, buf.String())
+			}
+		})
+	}
+}
+
+func TestLocationReads(t *testing.T) {
+	tests := []struct {
+		dataset, bucket string
+		want            bool
+	}{
+		{"US", "US", true},
+		{"US", "US-CENTRAL1", true},
+		{"us", "us-east4", true},
+		{"EU", "EU", true},
+		{"EU", "EUROPE-WEST1", true},
+		{"europe-west1", "EUROPE-WEST1", true},
+		{"US", "EUROPE-WEST1", false},
+		{"EU", "US", false},
+		{"europe-west1", "EU", false},
+		{"asia-northeast1", "US", false},
+		{"US", "", false},
+	}
+	for _, tt := range tests {
+		if got := doctor.LocationReads(tt.dataset, tt.bucket); got != tt.want {
+			t.Errorf("LocationReads(%q, %q) = %v, want %v", tt.dataset, tt.bucket, got, tt.want)
+		}
+	}
+}
