@@ -61,3 +61,20 @@ func Write(w io.Writer, rs []Result) error {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Outcomes maps each check to "pass", "FAIL", or "FAIL without a fix" (a
+// failure must say what to do): the shape tests compare.
+func Outcomes(rs []Result) map[string]string {
+	m := make(map[string]string, len(rs))
+	for _, r := range rs {
+		switch {
+		case r.OK:
+			m[r.Check] = "pass"
+		case r.Fix == "":
+			m[r.Check] = "FAIL without a fix"
+		default:
+			m[r.Check] = "FAIL"
+		}
+	}
+	return m
+}

@@ -15,18 +15,6 @@ import (
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 )
 
-// results maps each check to pass/FAIL, marking a failure without a fix.
-func results(rs []checks.Result) map[string]string {
-	m := map[string]string{}
-	for _, r := range rs {
-		m[r.Check] = map[bool]string{true: "pass", false: "FAIL"}[r.OK]
-		if !r.OK && r.Fix == "" {
-			m[r.Check] += " without a fix"
-		}
-	}
-	return m
-}
-
 const (
 	checkPostgres = "postgres migrations at head"
 	checkBucket   = "bucket lists"
@@ -107,7 +95,7 @@ func TestDoctor(t *testing.T) {
 			for _, c := range tc.fails {
 				want[c] = "FAIL"
 			}
-			if diff := cmp.Diff(want, results(rs)); diff != "" {
+			if diff := cmp.Diff(want, checks.Outcomes(rs)); diff != "" {
 				var buf bytes.Buffer
 				checks.Write(&buf, rs)
 				t.Errorf("checks (-want +got):\n%s\n%s", diff, buf.String())

@@ -2,9 +2,7 @@ package warehouse_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"testing"
 	"time"
@@ -63,18 +61,7 @@ func readRows(t testing.TB, res *warehouse.Result, wantStorage bool) [][]bigquer
 	if rows.StorageRead() != wantStorage {
 		t.Fatalf("Rows.StorageRead() = %v, want %v (the client falls back to pages when it cannot start a read session)", rows.StorageRead(), wantStorage)
 	}
-	var out [][]bigquery.Value
-	for {
-		var row []bigquery.Value
-		err := rows.Next(&row)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, row)
-	}
+	return drain(t, rows)
 }
 
 // variedUserActions returns n user_action messages whose values cover what

@@ -35,6 +35,12 @@ func readAll(t *testing.T, res *warehouse.Result) [][]bigquery.Value {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return drain(t, rows)
+}
+
+// drain reads every row of rows.
+func drain(t testing.TB, rows *warehouse.Rows) [][]bigquery.Value {
+	t.Helper()
 	var out [][]bigquery.Value
 	for {
 		var row []bigquery.Value
