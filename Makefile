@@ -120,7 +120,7 @@ lint-infra: ## terraform fmt -check and a configuration load of each stack (no p
 	done; \
 	exit $$status
 
-bqschema: ## regenerate infra/gcp/schemas/<log_type>.json from schemas/logtypes
+bqschema: ## regenerate infra/gcp/schemas/<log_type>_v<N>.json and infra/gcp/views/<log_type>.sql from schemas/logtypes
 	$(GO) run ./tools/cmd/bqschema-gen
 
 images: ## build the Ore (poll mode) and Masora container images (needs Docker; not available on our machines)

@@ -9,13 +9,18 @@ output "gcs_prefix" {
 }
 
 output "log_types" {
-  description = "Log types found in schemas/, each with an analytics table and lifecycle rules."
+  description = "Log types found in schemas/, each with an analytics view, a table per version and lifecycle rules."
   value       = sort(tolist(local.log_types))
 }
 
 output "analytics_tables" {
-  description = "Analysts' external tables, project.dataset.table per log type."
-  value       = { for lt, t in google_bigquery_table.logs : lt => "${var.project_id}.${t.dataset_id}.${t.table_id}" }
+  description = "Analysts' views, project.dataset.view per log type: every schema version read as the latest."
+  value       = { for lt, t in google_bigquery_table.log_views : lt => "${var.project_id}.${t.dataset_id}.${t.table_id}" }
+}
+
+output "analytics_version_tables" {
+  description = "Analysts' external tables, project.dataset.table per <log_type>_v<N>: the files of one schema version."
+  value       = { for k, t in google_bigquery_table.logs : k => "${var.project_id}.${t.dataset_id}.${t.table_id}" }
 }
 
 output "masora_dataset" {

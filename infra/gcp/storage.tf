@@ -1,11 +1,17 @@
 locals {
-  # One log type per generated schema file schemas/<log_type>.json (written by
-  # `go run ./tools/cmd/bqschema-gen` from schemas/logtypes/): adding a log type is
-  # "regenerate, apply" and gives it a lifecycle rule and an analytics table.
-  log_types = toset([for f in fileset("${path.module}/schemas", "*.json") : trimsuffix(f, ".json")])
+  # One generated schema file schemas/<log_type>_v<N>.json per version N of each log type
+  # (written by `go run ./tools/cmd/bqschema-gen` from schemas/logtypes/): adding a log type
+  # or a version is "regenerate, apply" and gives it a lifecycle rule and analytics tables.
+  log_type_versions = {
+    for f in fileset("${path.module}/schemas", "*.json") : trimsuffix(f, ".json") => {
+      log_type = regex("^(.+)_v([1-9][0-9]*)\\.json$", f)[0]
+      version  = tonumber(regex("^(.+)_v([1-9][0-9]*)\\.json$", f)[1])
+    }
+  }
+  log_types = toset([for t in values(local.log_type_versions) : t.log_type])
 
-  # Object layout (libs/layout): <prefix>/<log_type>/dt=YYYY-MM-DD/hour=HH/<name>.parquet and
-  # <prefix>/_quarantine/dt=YYYY-MM-DD/hour=HH/<name>.jsonl.
+  # Object layout (libs/layout): <prefix>/<log_type>/dt=YYYY-MM-DD/hour=HH/<name>.v<N>.parquet
+  # (N the schema version) and <prefix>/_quarantine/dt=YYYY-MM-DD/hour=HH/<name>.jsonl.
   data_prefixes     = [for lt in local.log_types : "${var.gcs_prefix}/${lt}/"]
   quarantine_prefix = "${var.gcs_prefix}/_quarantine/"
 }

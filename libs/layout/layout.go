@@ -3,7 +3,7 @@
 //
 // Parquet files written by Ore live at
 //
-//	<prefix>/<log_type>/dt=YYYY-MM-DD/hour=HH/<name>.parquet
+//	<prefix>/<log_type>/dt=YYYY-MM-DD/hour=HH/<name>.v<N>.parquet
 //
 // and the bad messages Ore quarantines at
 //
@@ -12,7 +12,11 @@
 // where the hour is the UTC hour in which Ore received the batch, so an hour's
 // folder only grows while that hour is current, and <name> is derived from the
 // sorted message ids of the objects' rows (see Name), so a retried identical
-// batch maps to the same object.
+// batch maps to the same object. <N> is the version of the log type's
+// definition the file was written with (1, 2, …), so the files of one
+// version can be selected by name alone (gs://…/<log_type>/*.v2.parquet)
+// although every version shares the hour folders, and files of different
+// versions never share a name.
 package layout
 
 import (
@@ -90,14 +94,26 @@ type Object struct {
 	LogType string
 	// Hour is the UTC hour Ore received the batch, truncated to the hour.
 	Hour time.Time
-	// Name is the object's base name without extension.
+	// Version is the version of the log type's definition a data object
+	// was written with, 1 or more; 0 for quarantine.
+	Version int
+	// Name is the object's base name without version and extension.
 	Name string
 }
 
-// Path returns the object's full path under prefix.
+// Path returns the object's full path under prefix. A data object's
+// Version must be 1 or more.
 func (o Object) Path(prefix string) string {
-	return HourPrefix(prefix, o.folder(), o.Hour) + o.Name + o.Kind.Extension()
+	if o.Kind == Quarantine {
+		return HourPrefix(prefix, o.folder(), o.Hour) + o.Name + QuarantineExt
+	}
+	return HourPrefix(prefix, o.folder(), o.Hour) + o.Name + DataSuffix(o.Version)
 }
+
+// DataSuffix returns the end of the name of every data object written with
+// version v of its log type's definition, ".v<v>.parquet": with a wildcard
+// before it (<log type folder>/*.v2.parquet) it selects one version's files.
+func DataSuffix(v int) string { return ".v" + strconv.Itoa(v) + DataExt }
 
 func (o Object) folder() string {
 	if o.Kind == Quarantine {
@@ -123,9 +139,10 @@ func Name(ids []string) string {
 	return hex.EncodeToString(h.Sum(nil)[:NameLen/2])
 }
 
-// DataPath returns the path of a log type's parquet object.
-func DataPath(prefix, logType string, hour time.Time, name string) string {
-	return Object{Kind: Data, LogType: logType, Hour: hour, Name: name}.Path(prefix)
+// DataPath returns the path of a log type's parquet object written with
+// version (1 or more) of the log type's definition.
+func DataPath(prefix, logType string, version int, hour time.Time, name string) string {
+	return Object{Kind: Data, LogType: logType, Version: version, Hour: hour, Name: name}.Path(prefix)
 }
 
 // QuarantinePath returns the path of a quarantine object.
@@ -169,7 +186,8 @@ func ProbePath(prefix, logType string, version int) string {
 
 // Parse parses the path of an object under prefix. It returns an error
 // wrapping ErrMalformed, saying what is wrong, for any path that DataPath or
-// QuarantinePath could not have built.
+// QuarantinePath could not have built: among others, a data object whose
+// name lacks a version (v1, v2, …; not v0 nor v01) before .parquet.
 func Parse(prefix, path string) (Object, error) {
 	fail := func(format string, args ...any) (Object, error) {
 		return Object{}, fmt.Errorf("%w: %q: %s", ErrMalformed, path, fmt.Sprintf(format, args...))
@@ -213,11 +231,42 @@ func Parse(prefix, path string) (Object, error) {
 	if !ok {
 		return fail("file %q must end in %s", parts[3], ext)
 	}
+	if o.Kind == Data {
+		dot := strings.LastIndexByte(name, '.')
+		if dot < 0 {
+			return fail("file %q must look like <name>.v<N>%s, N the schema version", parts[3], DataExt)
+		}
+		v, ok := parseVersion(name[dot+1:])
+		if !ok {
+			return fail("version %q of file %q must be v<N>, N 1 or more without leading zeros", name[dot+1:], parts[3])
+		}
+		name, o.Version = name[:dot], v
+	}
 	if !validName(name) {
 		return fail("file name %q must be %d lower case hex digits", name, NameLen)
 	}
 	o.Name = name
 	return o, nil
+}
+
+// maxVersionDigits bounds a version's digits so that it fits an int.
+const maxVersionDigits = 9
+
+// parseVersion parses v<N>, N a decimal number from 1 without leading zeros.
+func parseVersion(s string) (int, bool) {
+	digits, ok := strings.CutPrefix(s, "v")
+	if !ok || digits == "" || len(digits) > maxVersionDigits || digits[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 func validName(s string) bool {

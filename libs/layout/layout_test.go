@@ -20,9 +20,12 @@ func TestPaths(t *testing.T) {
 		got  string
 		want string
 	}{
-		{"data", layout.DataPath("logs", "user_action", at, name), "logs/user_action/dt=2026-11-26/hour=08/" + name + ".parquet"},
-		{"prefix with slash", layout.DataPath("a/b/", "user_action", at, name), "a/b/user_action/dt=2026-11-26/hour=08/" + name + ".parquet"},
-		{"empty prefix", layout.DataPath("", "seller_action", at, name), "seller_action/dt=2026-11-26/hour=08/" + name + ".parquet"},
+		{"data", layout.DataPath("logs", "user_action", 2, at, name), "logs/user_action/dt=2026-11-26/hour=08/" + name + ".v2.parquet"},
+		{"data version 1", layout.DataPath("logs", "user_action", 1, at, name), "logs/user_action/dt=2026-11-26/hour=08/" + name + ".v1.parquet"},
+		{"data version 12", layout.DataPath("logs", "user_action", 12, at, name), "logs/user_action/dt=2026-11-26/hour=08/" + name + ".v12.parquet"},
+		{"prefix with slash", layout.DataPath("a/b/", "user_action", 1, at, name), "a/b/user_action/dt=2026-11-26/hour=08/" + name + ".v1.parquet"},
+		{"empty prefix", layout.DataPath("", "seller_action", 1, at, name), "seller_action/dt=2026-11-26/hour=08/" + name + ".v1.parquet"},
+		{"data suffix", layout.DataSuffix(3), ".v3.parquet"},
 		{"quarantine", layout.QuarantinePath("logs", at, name), "logs/_quarantine/dt=2026-11-26/hour=08/" + name + ".jsonl"},
 		{"hour prefix", layout.HourPrefix("logs", "user_action", at), "logs/user_action/dt=2026-11-26/hour=08/"},
 		{"log type prefix", layout.LogTypePrefix("logs", "user_action"), "logs/user_action/"},
@@ -97,9 +100,10 @@ func TestParseRoundTrip(t *testing.T) {
 		prefix string
 		obj    layout.Object
 	}{
-		{"logs", layout.Object{Kind: layout.Data, LogType: "user_action", Hour: hour, Name: name}},
-		{"a/b/", layout.Object{Kind: layout.Data, LogType: "seller_action2", Hour: hour.Add(-23 * time.Hour), Name: name}},
-		{"", layout.Object{Kind: layout.Data, LogType: "x", Hour: hour, Name: name}},
+		{"logs", layout.Object{Kind: layout.Data, LogType: "user_action", Version: 2, Hour: hour, Name: name}},
+		{"a/b/", layout.Object{Kind: layout.Data, LogType: "seller_action2", Version: 1, Hour: hour.Add(-23 * time.Hour), Name: name}},
+		{"", layout.Object{Kind: layout.Data, LogType: "x", Version: 10, Hour: hour, Name: name}},
+		{"logs", layout.Object{Kind: layout.Data, LogType: "x", Version: 999999999, Hour: hour, Name: name}},
 		{"logs", layout.Object{Kind: layout.Quarantine, Hour: hour, Name: layout.Name([]string{"id"})}},
 	}
 	for _, tt := range tests {
@@ -116,28 +120,50 @@ func TestParseRoundTrip(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
+	const dir = "logs/user_action/dt=2026-11-26/hour=08/"
 	tests := []struct {
 		path    string
 		problem string
 	}{
-		{"other/user_action/dt=2026-11-26/hour=08/" + name + ".parquet", `not under prefix "logs/"`},
-		{"logsx/user_action/dt=2026-11-26/hour=08/" + name + ".parquet", "not under prefix"},
-		{"logs/user_action/dt=2026-11-26/" + name + ".parquet", "got 3 path segments"},
-		{"logs/user_action/dt=2026-11-26/hour=08/x/" + name + ".parquet", "got 5 path segments"},
-		{"logs/User_action/dt=2026-11-26/hour=08/" + name + ".parquet", `log type "User_action"`},
-		{"logs//dt=2026-11-26/hour=08/" + name + ".parquet", `log type ""`},
-		{"logs/user_action/date=2026-11-26/hour=08/" + name + ".parquet", "dt=YYYY-MM-DD"},
-		{"logs/user_action/dt=2026-02-30/hour=08/" + name + ".parquet", "dt=YYYY-MM-DD"},
-		{"logs/user_action/dt=2026-1-26/hour=08/" + name + ".parquet", "dt=YYYY-MM-DD"},
-		{"logs/user_action/dt=2026-11-26/hour=24/" + name + ".parquet", "00 to 23"},
-		{"logs/user_action/dt=2026-11-26/hour=8/" + name + ".parquet", "00 to 23"},
-		{"logs/user_action/dt=2026-11-26/h=08/" + name + ".parquet", "hour=HH"},
-		{"logs/user_action/dt=2026-11-26/hour=08/" + name + ".jsonl", "must end in .parquet"},
+		{"other/user_action/dt=2026-11-26/hour=08/" + name + ".v1.parquet", `not under prefix "logs/"`},
+		{"logsx/user_action/dt=2026-11-26/hour=08/" + name + ".v1.parquet", "not under prefix"},
+		{"logs/user_action/dt=2026-11-26/" + name + ".v1.parquet", "got 3 path segments"},
+		{dir + "x/" + name + ".v1.parquet", "got 5 path segments"},
+		{"logs/User_action/dt=2026-11-26/hour=08/" + name + ".v1.parquet", `log type "User_action"`},
+		{"logs//dt=2026-11-26/hour=08/" + name + ".v1.parquet", `log type ""`},
+		{"logs/user_action/date=2026-11-26/hour=08/" + name + ".v1.parquet", "dt=YYYY-MM-DD"},
+		{"logs/user_action/dt=2026-02-30/hour=08/" + name + ".v1.parquet", "dt=YYYY-MM-DD"},
+		{"logs/user_action/dt=2026-1-26/hour=08/" + name + ".v1.parquet", "dt=YYYY-MM-DD"},
+		{"logs/user_action/dt=2026-11-26/hour=24/" + name + ".v1.parquet", "00 to 23"},
+		{"logs/user_action/dt=2026-11-26/hour=8/" + name + ".v1.parquet", "00 to 23"},
+		{"logs/user_action/dt=2026-11-26/h=08/" + name + ".v1.parquet", "hour=HH"},
+		{dir + name + ".v1.jsonl", "must end in .parquet"},
+		{dir + name + ".jsonl", "must end in .parquet"},
 		{"logs/_quarantine/dt=2026-11-26/hour=08/" + name + ".parquet", "must end in .jsonl"},
-		{"logs/user_action/dt=2026-11-26/hour=08/" + name[:31] + ".parquet", "32 lower case hex digits"},
-		{"logs/user_action/dt=2026-11-26/hour=08/" + strings.ToUpper(name) + ".parquet", "32 lower case hex digits"},
-		{"logs/user_action/dt=2026-11-26/hour=08/" + name + "0.parquet", "32 lower case hex digits"},
-		{"logs/user_action/dt=2026-11-26/hour=08/", "must end in .parquet"},
+		{"logs/_quarantine/dt=2026-11-26/hour=08/" + name + ".v1.jsonl", "32 lower case hex digits"},
+		{dir + name[:31] + ".v1.parquet", "32 lower case hex digits"},
+		{dir + strings.ToUpper(name) + ".v1.parquet", "32 lower case hex digits"},
+		{dir + name + "0.v1.parquet", "32 lower case hex digits"},
+		{dir + "x." + name + ".v1.parquet", "32 lower case hex digits"},
+		{dir + ".v1.parquet", "32 lower case hex digits"},
+		{dir, "must end in .parquet"},
+		// The version: v<N>, N from 1, no leading zeros, fits an int.
+		{dir + name + ".parquet", "must look like <name>.v<N>.parquet"},
+		{dir + name + "v1.parquet", "must look like <name>.v<N>.parquet"},
+		{dir + ".parquet", "must look like <name>.v<N>.parquet"},
+		{dir + name + ".v.parquet", `version "v"`},
+		{dir + name + ".v0.parquet", `version "v0"`},
+		{dir + name + ".v01.parquet", `version "v01"`},
+		{dir + name + ".v-1.parquet", `version "v-1"`},
+		{dir + name + ".v+1.parquet", `version "v+1"`},
+		{dir + name + ".v1a.parquet", `version "v1a"`},
+		{dir + name + ".V1.parquet", `version "V1"`},
+		{dir + name + ".1.parquet", `version "1"`},
+		{dir + name + ".v 1.parquet", `version "v 1"`},
+		{dir + name + ".v1.v2.parquet", "32 lower case hex digits"},
+		{dir + name + "..parquet", `version ""`},
+		{dir + name + ".v1234567890.parquet", `version "v1234567890"`},
+		{dir + name + ".v99999999999999999999.parquet", `version "v99999999999999999999"`},
 	}
 	for _, tt := range tests {
 		_, err := layout.Parse("logs", tt.path)
@@ -151,8 +177,27 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
+// TestVersionsHaveDistinctNames checks that the files of one batch written
+// with different versions never share a name.
+func TestVersionsHaveDistinctNames(t *testing.T) {
+	at := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	seen := map[string]int{}
+	for v := 1; v <= 12; v++ {
+		p := layout.DataPath("logs", "user_action", v, at, name)
+		if w, ok := seen[p]; ok {
+			t.Errorf("versions %d and %d share the name %s", w, v, p)
+		}
+		seen[p] = v
+		o, err := layout.Parse("logs", p)
+		if err != nil || o.Version != v {
+			t.Errorf("Parse(%q) = %+v, %v; want version %d", p, o, err, v)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
-	f.Add("logs/user_action/dt=2026-11-26/hour=08/" + name + ".parquet")
+	f.Add("logs/user_action/dt=2026-11-26/hour=08/" + name + ".v2.parquet")
+	f.Add("logs/user_action/dt=2026-11-26/hour=08/" + name + ".v01.parquet")
 	f.Add("logs/_quarantine/dt=2026-11-26/hour=08/" + name + ".jsonl")
 	f.Fuzz(func(t *testing.T, p string) {
 		o, err := layout.Parse("logs", p)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"cloud.google.com/go/bigquery"
@@ -13,78 +15,127 @@ import (
 	"github.com/ore-masora/pipeline/libs/schema"
 )
 
-// committedDir is infra/gcp/schemas seen from this package's directory.
-var committedDir = filepath.Join("..", "..", "..", filepath.FromSlash(schemaDir))
+// committedDir is infra/gcp seen from this package's directory.
+var committedDir = filepath.Join("..", "..", "..", filepath.FromSlash(infraDir))
 
-// TestCommittedSchemasAreCurrent fails when infra/gcp/schemas differs from
-// what the definitions in schemas/logtypes generate.
-func TestCommittedSchemasAreCurrent(t *testing.T) {
-	want, err := generate(schema.MustLoad())
+// TestCommittedFilesAreCurrent fails when infra/gcp/schemas or
+// infra/gcp/views differs from what the definitions in schemas/logtypes
+// generate.
+func TestCommittedFilesAreCurrent(t *testing.T) {
+	g, err := generate(schema.MustLoad())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(map[string]string)
-	paths, err := filepath.Glob(filepath.Join(committedDir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
+	for _, d := range []struct {
+		dir, glob string
+		want      map[string][]byte
+	}{
+		{schemaDir, schemaGlob, g.schemas},
+		{viewDir, viewGlob, g.views},
+	} {
+		got := make(map[string]string)
+		paths, err := filepath.Glob(filepath.Join(committedDir, d.dir, d.glob))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got[filepath.Base(p)] = string(b)
-	}
-	if diff := cmp.Diff(asStrings(want), got); diff != "" {
-		t.Errorf("%s is out of date with schemas/logtypes: run `go run ./tools/cmd/bqschema-gen` from the repository root and commit the result (-want generated +got committed):\n%s", schemaDir, diff)
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[filepath.Base(p)] = string(b)
+		}
+		if diff := cmp.Diff(asStrings(d.want), got); diff != "" {
+			t.Errorf("%s/%s is out of date with schemas/logtypes: run `go run ./tools/cmd/bqschema-gen` from the repository root and commit the result (-want generated +got committed):\n%s", infraDir, d.dir, diff)
+		}
 	}
 }
 
-// TestGenerate checks that there is one file per log type and that each
-// reads back as exactly the schema libs/bqschema gives its latest version.
+// TestGenerate checks that there is one schema file per version of each
+// log type, that each reads back as exactly the schema libs/bqschema gives
+// that version, and one view per log type over every version's table.
 func TestGenerate(t *testing.T) {
 	reg := schema.MustLoad()
-	files, err := generate(reg)
+	g, err := generate(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wantNames []string
+	var wantSchemas, wantViews []string
 	for _, n := range reg.Names() {
-		wantNames = append(wantNames, n+".json")
+		vs, err := reg.Versions(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			wantSchemas = append(wantSchemas, n+"_v"+strconv.Itoa(v.Version)+".json")
+		}
+		wantViews = append(wantViews, n+".sql")
 	}
-	gotNames := slices.Sorted(func(yield func(string) bool) {
-		for n := range files {
+	slices.Sort(wantSchemas)
+	if diff := cmp.Diff(wantSchemas, sortedKeys(g.schemas)); diff != "" {
+		t.Errorf("schema file names (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantViews, sortedKeys(g.views)); diff != "" {
+		t.Errorf("view file names (-want +got):\n%s", diff)
+	}
+	for _, name := range reg.Names() {
+		t.Run(name, func(t *testing.T) {
+			latest, err := reg.Latest(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs, err := reg.Versions(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			view := string(g.views[name+".sql"])
+			if !strings.HasSuffix(view, "\n") {
+				t.Errorf("%s.sql does not end with a newline", name)
+			}
+			if got := strings.Count(view, "UNION ALL"); got != len(vs)-1 {
+				t.Errorf("%s.sql has %d UNION ALL, want %d:\n%s", name, got, len(vs)-1, view)
+			}
+			for _, v := range vs {
+				file := name + "_v" + strconv.Itoa(v.Version) + ".json"
+				want, err := bqschema.Schema(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				content := g.schemas[file]
+				if len(content) == 0 || content[len(content)-1] != '\n' {
+					t.Errorf("%s does not end with a newline", file)
+				}
+				got, err := bigquery.SchemaFromJSON(content)
+				if err != nil {
+					t.Fatalf("%s does not parse as a BigQuery schema: %v", file, err)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%s read back (-want +got):\n%s", file, diff)
+				}
+				list, err := bqschema.SelectList(v, latest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sel := "SELECT " + list + ", dt, hour\nFROM `${project}.${dataset}." + name + "_v" + strconv.Itoa(v.Version) + "`\n"
+				if !strings.Contains(view, sel) {
+					t.Errorf("%s.sql lacks the select of version %d:\n%s\nin:\n%s", name, v.Version, sel, view)
+				}
+			}
+			if strings.Count(view, "${") != 2*len(vs) {
+				t.Errorf("%s.sql: want only ${project} and ${dataset} as template placeholders, twice per version:\n%s", name, view)
+			}
+		})
+	}
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for n := range m {
 			if !yield(n) {
 				return
 			}
 		}
 	})
-	if diff := cmp.Diff(wantNames, gotNames); diff != "" {
-		t.Errorf("file names (-want +got):\n%s", diff)
-	}
-	for _, name := range reg.Names() {
-		t.Run(name, func(t *testing.T) {
-			lt, err := reg.Latest(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := bqschema.Schema(lt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			content := files[name+".json"]
-			if len(content) == 0 || content[len(content)-1] != '\n' {
-				t.Errorf("%s.json does not end with a newline", name)
-			}
-			got, err := bigquery.SchemaFromJSON(content)
-			if err != nil {
-				t.Fatalf("%s.json does not parse as a BigQuery schema: %v", name, err)
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("%s.json read back (-want +got):\n%s", name, diff)
-			}
-		})
-	}
 }
 
 func TestWrite(t *testing.T) {
@@ -110,10 +161,17 @@ func TestWrite(t *testing.T) {
 		},
 		{
 			name:        "changed content is rewritten, stale json removed, other files kept",
-			before:      map[string]string{"a.json": "old\n", "gone.json": "G\n", "README.md": "keep\n"},
+			before:      map[string]string{"a.json": "old\n", "gone.json": "G\n", "README.md": "keep\n", "v.sql": "keep\n"},
 			files:       map[string]string{"a.json": "A\n", "new.json": "N\n"},
 			wantChanged: []string{"a.json", "gone.json", "new.json"},
-			wantAfter:   map[string]string{"a.json": "A\n", "new.json": "N\n", "README.md": "keep\n"},
+			wantAfter:   map[string]string{"a.json": "A\n", "new.json": "N\n", "README.md": "keep\n", "v.sql": "keep\n"},
+		},
+		{
+			name:        "the old per-log-type schema files are removed",
+			before:      map[string]string{"user_action.json": "old\n", "user_action_v1.json": "V1\n"},
+			files:       map[string]string{"user_action_v1.json": "V1\n", "user_action_v2.json": "V2\n"},
+			wantChanged: []string{"user_action.json", "user_action_v2.json"},
+			wantAfter:   map[string]string{"user_action_v1.json": "V1\n", "user_action_v2.json": "V2\n"},
 		},
 	}
 	for _, tt := range tests {
@@ -131,7 +189,7 @@ func TestWrite(t *testing.T) {
 			for n, c := range tt.files {
 				files[n] = []byte(c)
 			}
-			changed, err := write(dir, files)
+			changed, err := write(dir, "*.json", files)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +205,7 @@ func TestWrite(t *testing.T) {
 
 func TestWriteCreatesDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "infra", "gcp", "schemas")
-	if _, err := write(dir, map[string][]byte{"a.json": []byte("A\n")}); err != nil {
+	if _, err := write(dir, "*.json", map[string][]byte{"a.json": []byte("A\n")}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(map[string]string{"a.json": "A\n"}, readDir(t, dir)); diff != "" {

@@ -258,18 +258,29 @@ func ParquetVersion(t testing.TB, lt *schema.LogType, msgs []Message, mutate ...
 	return buf.Bytes()
 }
 
-// WriteObject writes the messages as one parquet object in the hour folder
-// of the first message's receipt, named as Ore names it, and returns the
-// object's name.
+// WriteObject writes the messages as one parquet object of the log type's
+// latest version in the hour folder of the first message's receipt, named
+// as Ore names it, and returns the object's name.
 func (s *Stack) WriteObject(t testing.TB, logType string, msgs []Message, mutate ...func(ev *schema.Event)) string {
 	t.Helper()
+	lt, err := s.Registry.Latest(logType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := ObjectName(lt.Name, lt.Version, msgs)
+	s.Put(t, name, s.Parquet(t, logType, msgs, mutate...))
+	return name
+}
+
+// ObjectName returns the name Ore gives the object of the messages' rows
+// written with version of the log type: in the hour folder of the first
+// message's receipt, named after the message ids.
+func ObjectName(logType string, version int, msgs []Message) string {
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		ids[i] = m.ID
 	}
-	name := layout.DataPath(Prefix, logType, msgs[0].ReceivedAt, layout.Name(ids))
-	s.Put(t, name, s.Parquet(t, logType, msgs, mutate...))
-	return name
+	return layout.DataPath(Prefix, logType, version, msgs[0].ReceivedAt, layout.Name(ids))
 }
 
 // Put writes an object with the given content.

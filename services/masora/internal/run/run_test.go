@@ -275,9 +275,9 @@ func TestRunBadObjects(t *testing.T) {
 		s.WriteObject(t, "user_action", msgs)
 		good = append(good, ids...)
 	}
-	corrupt := "logs/user_action/dt=2024-05-03/hour=09/0000000000000000000000000000000c.parquet"
+	corrupt := "logs/user_action/dt=2024-05-03/hour=09/0000000000000000000000000000000c.v1.parquet"
 	s.Put(t, corrupt, []byte("PAR1 but not really a parquet file PAR1"))
-	wrong := "logs/user_action/dt=2024-05-03/hour=09/0000000000000000000000000000000e.parquet"
+	wrong := "logs/user_action/dt=2024-05-03/hour=09/0000000000000000000000000000000e.v1.parquet"
 	s.Put(t, wrong, s.Parquet(t, "seller_action", []masoratest.Message{{ID: "m", Body: masoratest.SellerAction(uuid.New(), hour, "stock_updated", "s1"), ReceivedAt: hour}}))
 	lt, err := s.Registry.Latest("user_action")
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/api/iterator"
 
-	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 )
@@ -62,11 +61,7 @@ func TestRunLoadsSchemaVersionsTogether(t *testing.T) {
 				want[id.String()] = nil
 			}
 		}
-		ids := make([]string, len(msgs))
-		for i, m := range msgs {
-			ids[i] = m.ID
-		}
-		name := layout.DataPath(masoratest.Prefix, "user_action", at, layout.Name(ids))
+		name := masoratest.ObjectName("user_action", version, msgs)
 		s.Put(t, name, masoratest.ParquetVersion(t, lt, msgs))
 		versionOf["gs://"+s.Bucket+"/"+name] = version
 	}

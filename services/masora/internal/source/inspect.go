@@ -26,12 +26,15 @@ const footerReadSize = 64 << 10
 const minParquetSize = 12
 
 // Inspect reads the footer of one object, the generation that was listed,
-// and checks it can be loaded as one of versions (the schemas of one log
-// type's versions): a parquet file whose footer names that log type (when
-// it names one) and whose columns are exactly those of the version its
-// footer names (log_type_version), or, for a file without one, of the
-// newest version they match. It returns that version's schema. It costs
-// two small range reads.
+// and checks it can be loaded as the version its name carries (o.Version),
+// one of versions (the schemas of one log type's versions): a parquet file
+// whose footer names that log type and that version (when it names them)
+// and whose columns are exactly those of that version. It returns that
+// version's schema. It costs two small range reads.
+//
+// The name's version decides which external table the file goes into
+// (here and in the analysts' per-version tables, which select files by
+// name), so a footer that names another version makes the object bad.
 //
 // Errors wrap fault.ErrBadObject when the object is corrupt, vanished or
 // does not match, fault.ErrUnavailable when Cloud Storage failed.
@@ -56,38 +59,26 @@ func (l *Bucket) Inspect(ctx context.Context, o Object, versions []*parquetrow.S
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w: not a readable parquet file: %w", uri, fault.ErrBadObject, err)
 	}
-	latest := versions[len(versions)-1]
-	lt := latest.LogType()
+	lt := versions[len(versions)-1].LogType()
 	if name, ok := f.Lookup(parquetrow.MetaLogType); ok && name != lt.Name {
 		return nil, fmt.Errorf("%s: %w: holds %s rows, but it is in the %s folder", uri, fault.ErrBadObject, name, lt.Name)
 	}
-	if v, ok := f.Lookup(parquetrow.MetaLogTypeVersion); ok {
-		var want *parquetrow.Schema
-		for _, s := range versions {
-			if strconv.Itoa(s.LogType().Version) == v {
-				want = s
-			}
-		}
-		if want == nil {
-			return nil, fmt.Errorf("%s: %w: written with %s version %q, which this build does not know (deploy Masora with it)", uri, fault.ErrBadObject, lt.Name, v)
-		}
-		if problems := compare(f.Schema(), want.Parquet()); len(problems) > 0 {
-			return nil, fmt.Errorf("%s: %w: its columns do not match %s, the version its footer names: %s", uri, fault.ErrBadObject, want.LogType(), strings.Join(problems, "; "))
-		}
-		return want, nil
-	}
-	// No version in the footer: the newest version whose columns it has.
-	var problems []string
-	for i := len(versions) - 1; i >= 0; i-- {
-		p := compare(f.Schema(), versions[i].Parquet())
-		if len(p) == 0 {
-			return versions[i], nil
-		}
-		if i == len(versions)-1 {
-			problems = p
+	var want *parquetrow.Schema
+	for _, s := range versions {
+		if s.LogType().Version == o.Version {
+			want = s
 		}
 	}
-	return nil, fmt.Errorf("%s: %w: its columns match no version of %s; against %s: %s", uri, fault.ErrBadObject, lt.Name, latest.LogType(), strings.Join(problems, "; "))
+	if want == nil {
+		return nil, fmt.Errorf("%s: %w: its name says %s version %d, which this build does not know (deploy Masora with it)", uri, fault.ErrBadObject, lt.Name, o.Version)
+	}
+	if v, ok := f.Lookup(parquetrow.MetaLogTypeVersion); ok && v != strconv.Itoa(o.Version) {
+		return nil, fmt.Errorf("%s: %w: its name says %s version %d, but its footer says version %q (log_type_version); a file's name must carry the version it was written with", uri, fault.ErrBadObject, lt.Name, o.Version, v)
+	}
+	if problems := compare(f.Schema(), want.Parquet()); len(problems) > 0 {
+		return nil, fmt.Errorf("%s: %w: its columns do not match %s, the version its name carries: %s", uri, fault.ErrBadObject, want.LogType(), strings.Join(problems, "; "))
+	}
+	return want, nil
 }
 
 // compare lists how a file's schema differs from the expected one, where

@@ -25,6 +25,10 @@ type Object struct {
 	Size       int64
 	// Hour is the object's hour folder: when Ore received its rows.
 	Hour time.Time
+	// Version is the schema version in the object's name: the version of
+	// the log type's definition Ore wrote it with. Inspect checks that the
+	// file's footer and columns agree.
+	Version int
 }
 
 // Listing is what List found.
@@ -80,7 +84,7 @@ func (l *Bucket) List(ctx context.Context, logType string, from, to time.Time) (
 			out.Ignored = append(out.Ignored, attrs.Name)
 			continue
 		}
-		out.Objects = append(out.Objects, Object{Name: attrs.Name, Generation: attrs.Generation, Size: attrs.Size, Hour: o.Hour})
+		out.Objects = append(out.Objects, Object{Name: attrs.Name, Generation: attrs.Generation, Size: attrs.Size, Hour: o.Hour, Version: o.Version})
 	}
 }
 

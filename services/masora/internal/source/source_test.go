@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +33,10 @@ func TestList(t *testing.T) {
 	after := s.WriteObject(t, "user_action", msg(h.Add(3*time.Hour)))
 	stray := "logs/user_action/dt=2024-05-01/hour=23/notes.txt"
 	s.Put(t, stray, []byte("hello"))
-	s.Put(t, "logs/seller_action/dt=2024-05-01/hour=23/00000000000000000000000000000000.parquet", []byte("other log type"))
+	// A parquet name without a version is not in the layout.
+	unversioned := "logs/user_action/dt=2024-05-01/hour=23/00000000000000000000000000000000.parquet"
+	s.Put(t, unversioned, []byte("no version"))
+	s.Put(t, "logs/seller_action/dt=2024-05-01/hour=23/00000000000000000000000000000000.v1.parquet", []byte("other log type"))
 
 	got, err := b.List(t.Context(), "user_action", h, h.Add(2*time.Hour+30*time.Minute))
 	if err != nil {
@@ -50,7 +55,7 @@ func TestList(t *testing.T) {
 	if diff := cmp.Diff([]string{first, nextDay}, names(got.Objects)); diff != "" {
 		t.Errorf("listed objects mismatch (-want +got):\n%s\n(outside the range: %s, %s)", diff, before, after)
 	}
-	if diff := cmp.Diff([]string{stray}, got.Ignored); diff != "" {
+	if diff := cmp.Diff([]string{unversioned, stray}, got.Ignored); diff != "" {
 		t.Errorf("ignored names mismatch (-want +got):\n%s", diff)
 	}
 	wantHours := []time.Time{h, h.Add(2 * time.Hour)}
@@ -60,6 +65,15 @@ func TestList(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantHours, gotHours, cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Errorf("hours mismatch (-want +got):\n%s", diff)
+	}
+	latest, err := s.Registry.Latest("user_action")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range got.Objects {
+		if o.Version != latest.Version {
+			t.Errorf("object %s: version %d, want %d (from its name)", o.Name, o.Version, latest.Version)
+		}
 	}
 	if err := b.Ready(t.Context()); err != nil {
 		t.Errorf("Ready: %v", err)
@@ -138,14 +152,22 @@ func TestInspect(t *testing.T) {
 
 	tests := []struct {
 		name        string
+		version     int // in the object's name; 0 for the latest
 		content     []byte
 		wantErr     error
-		wantVersion int // of a file that can be loaded
+		wantVersion int    // of a file that can be loaded
+		wantReason  string // in the error of one that cannot
 	}{
 		{name: "as Ore writes it", content: good, wantVersion: latest.Version},
-		{name: "older version without an optional column", content: emptyFile(t, versions[0]), wantVersion: versions[0].Version},
+		{name: "older version without an optional column", version: versions[0].Version, content: emptyFile(t, versions[0]), wantVersion: versions[0].Version},
+		{name: "footer names a newer version than the name", version: versions[0].Version, content: good, wantErr: fault.ErrBadObject,
+			wantReason: fmt.Sprintf("its name says user_action version %d, but its footer says version \"%d\"", versions[0].Version, latest.Version)},
+		{name: "footer names an older version than the name", content: emptyFile(t, versions[0]), wantErr: fault.ErrBadObject,
+			wantReason: fmt.Sprintf("its name says user_action version %d, but its footer says version \"%d\"", latest.Version, versions[0].Version)},
+		{name: "name carries a version this build does not know", version: latest.Version + 1, content: good, wantErr: fault.ErrBadObject,
+			wantReason: fmt.Sprintf("its name says user_action version %d, which this build does not know", latest.Version+1)},
 		{name: "latest version without its optional column", content: emptyFile(t, variant(without("app_version"))), wantErr: fault.ErrBadObject},
-		{name: "a version this build does not know", content: emptyFile(t, func() *schema.LogType {
+		{name: "a version this build does not know", version: latest.Version + 1, content: emptyFile(t, func() *schema.LogType {
 			lt := variant(func(fs []schema.Field) []schema.Field { return fs })
 			lt.Version = latest.Version + 1
 			return lt
@@ -164,7 +186,11 @@ func TestInspect(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			name := fmt.Sprintf("logs/user_action/dt=2024-05-01/hour=10/%x0000000000000000000000000000000.parquet", i)
+			v := tt.version
+			if v == 0 {
+				v = latest.Version
+			}
+			name := fmt.Sprintf("logs/user_action/dt=2024-05-01/hour=10/%02x000000000000000000000000000000.v%d.parquet", i, v)
 			s.Put(t, name, tt.content)
 			l, err := b.List(t.Context(), "user_action", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 			if err != nil {
@@ -179,6 +205,9 @@ func TestInspect(t *testing.T) {
 			if obj.Name == "" {
 				t.Fatalf("%s not listed", name)
 			}
+			if obj.Version != v {
+				t.Fatalf("listed %s with version %d, want %d", name, obj.Version, v)
+			}
 			got, err := b.Inspect(t.Context(), obj, want)
 			if tt.wantErr == nil && err != nil {
 				t.Fatalf("Inspect: %v, want success", err)
@@ -189,12 +218,15 @@ func TestInspect(t *testing.T) {
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Inspect: %v, want an error wrapping %v", err, tt.wantErr)
 			}
+			if tt.wantReason != "" && !strings.Contains(err.Error(), tt.wantReason) {
+				t.Errorf("Inspect: %v, want it to say %q", err, tt.wantReason)
+			}
 			t.Logf("Inspect: %v", err)
 		})
 	}
 
 	t.Run("vanished", func(t *testing.T) {
-		name := "logs/user_action/dt=2024-05-01/hour=11/f0000000000000000000000000000000.parquet"
+		name := "logs/user_action/dt=2024-05-01/hour=11/f0000000000000000000000000000000.v" + strconv.Itoa(latest.Version) + ".parquet"
 		s.Put(t, name, good)
 		l, err := b.List(t.Context(), "user_action", time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC), time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC))
 		if err != nil || len(l.Objects) != 1 {

@@ -136,7 +136,7 @@ func TestTransformErrors(t *testing.T) {
 		bucket  = "logs-bucket"
 	)
 	obj := func(i int) string {
-		return fmt.Sprintf("gs://%s/logs/user_action/dt=2024-05-01/hour=10/%032d.parquet", bucket, i)
+		return fmt.Sprintf("gs://%s/logs/user_action/dt=2024-05-01/hour=10/%032d.v2.parquet", bucket, i)
 	}
 	uris := []string{obj(1), obj(2), obj(3)}
 	tests := []struct {

@@ -59,7 +59,8 @@ type version struct {
 	lt     *schema.LogType
 	schema bigquery.Schema
 	// selectList reads the version's table with the latest version's
-	// columns, in order.
+	// columns, in order (bqschema.SelectList, which the analysts' views in
+	// infra/gcp share).
 	selectList string
 }
 
@@ -146,7 +147,7 @@ func New(client *bigquery.Client, reg *schema.Registry, transforms fs.FS, opts O
 			if err != nil {
 				return nil, err
 			}
-			list, err := selectList(v, lt)
+			list, err := bqschema.SelectList(v, lt)
 			if err != nil {
 				return nil, err
 			}
@@ -155,65 +156,6 @@ func New(client *bigquery.Client, reg *schema.Registry, transforms fs.FS, opts O
 		w.transforms[name] = tr
 	}
 	return w, nil
-}
-
-// selectList returns the select list that reads a table of version v's
-// columns as latest's: each of latest's columns in order, by name where v
-// has it, else CAST(NULL AS <type>) AS <name>. A version only adds
-// nullable columns, so v's columns are all latest's, with the same types.
-func selectList(v, latest *schema.LogType) (string, error) {
-	have := make(map[string]schema.Column)
-	for _, c := range v.Columns() {
-		have[c.Name] = c
-	}
-	var items []string
-	for _, c := range latest.Columns() {
-		if !identPattern.MatchString(c.Name) {
-			return "", fmt.Errorf("%s column %q: want letters, digits and underscores", latest, c.Name)
-		}
-		old, ok := have[c.Name]
-		delete(have, c.Name)
-		switch {
-		case ok && old.Type != c.Type:
-			return "", fmt.Errorf("%s column %s is %s, but %s in %s", v, c.Name, old.Type, c.Type, latest)
-		case ok:
-			items = append(items, c.Name)
-		case !c.Nullable:
-			return "", fmt.Errorf("%s lacks column %s, which %s requires", v, c.Name, latest)
-		default:
-			t, err := sqlType(c.Type)
-			if err != nil {
-				return "", fmt.Errorf("%s column %s: %w", latest, c.Name, err)
-			}
-			items = append(items, "CAST(NULL AS "+t+") AS "+c.Name)
-		}
-	}
-	for name := range have {
-		return "", fmt.Errorf("%s has column %s, which %s lacks", v, name, latest)
-	}
-	return strings.Join(items, ", "), nil
-}
-
-// sqlType returns the GoogleSQL type of the column bqschema.FieldType
-// gives a definition type.
-func sqlType(t schema.FieldType) (string, error) {
-	ft, err := bqschema.FieldType(t)
-	if err != nil {
-		return "", err
-	}
-	switch ft {
-	case bigquery.StringFieldType:
-		return "STRING", nil
-	case bigquery.TimestampFieldType:
-		return "TIMESTAMP", nil
-	case bigquery.IntegerFieldType:
-		return "INT64", nil
-	case bigquery.FloatFieldType:
-		return "FLOAT64", nil
-	case bigquery.BooleanFieldType:
-		return "BOOL", nil
-	}
-	return "", fmt.Errorf("no GoogleSQL type for BigQuery type %s", ft)
 }
 
 // Result is a finished transform query of one chunk. Its rows can be read

@@ -127,7 +127,7 @@ func TestTransform(t *testing.T) {
 func TestTransformMissingObject(t *testing.T) {
 	s := masoratest.New(t)
 	w := s.Warehouse(t)
-	missing := "gs://" + s.Bucket + "/logs/user_action/dt=2024-05-01/hour=10/00000000000000000000000000000000.parquet"
+	missing := "gs://" + s.Bucket + "/logs/user_action/dt=2024-05-01/hour=10/00000000000000000000000000000000.v2.parquet"
 	_, err := w.Transform(t.Context(), "user_action", "t", []warehouse.Source{{Version: 2, URIs: []string{missing}}})
 	var named *fault.BadObjectsError
 	if !errors.As(err, &named) {

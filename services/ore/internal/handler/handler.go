@@ -293,7 +293,7 @@ func (h *Handler) writeGroup(ctx context.Context, recs []events.SQSMessage, g gr
 		return res
 	}
 	res.rows = len(valid)
-	res.path = layout.DataPath(h.opts.Prefix, lt.Name, receivedAt, layout.Name(ids))
+	res.path = layout.DataPath(h.opts.Prefix, lt.Name, lt.Version, receivedAt, layout.Name(ids))
 	res.bytes = buf.Len()
 	uctx, cancel := context.WithTimeout(ctx, h.opts.UploadTimeout)
 	defer cancel()

@@ -70,8 +70,14 @@ func objects(s *memstore.Store) map[string][]byte {
 	return out
 }
 
+// dataPath is the path of the file of the given messages' rows, written
+// with the log type's latest definition, as Ore writes every file.
 func dataPath(logType string, ids ...string) string {
-	return layout.DataPath(prefix, logType, now, layout.Name(ids))
+	lt, err := schema.MustLoad().Latest(logType)
+	if err != nil {
+		panic(err)
+	}
+	return layout.DataPath(prefix, logType, lt.Version, now, layout.Name(ids))
 }
 
 func quarantinePath(ids ...string) string {

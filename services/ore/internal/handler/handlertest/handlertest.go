@@ -118,6 +118,9 @@ func ReadOutcome(t testing.TB, prefix string, objects map[string][]byte) Outcome
 				ids = append(ids, row[schema.ColMessageID].(string))
 			}
 			slices.Sort(ids)
+			if obj.Version != lt.Version {
+				t.Errorf("handlertest: %s is named version %d, want %d: Ore writes every file with the latest definition", path, obj.Version, lt.Version)
+			}
 			if obj.Name != layout.Name(ids) {
 				t.Errorf("handlertest: %s is not named after its message ids (want %s)", path, layout.Name(ids))
 			}
