@@ -396,7 +396,7 @@ func runDoctor(ctx context.Context, e Env, cfg *config.Config) error {
 		Registry: reg, DatabaseURL: cfg.DatabaseURL,
 		Storage: gcs, Bucket: cfg.GCSBucket, Prefix: cfg.GCSPrefix,
 		BigQuery: bq, Dataset: cfg.BigQueryDataset, Location: cfg.BigQueryLocation,
-		StorageRead: cfg.BigQueryStorageRead, CallTimeout: cfg.BigQueryTimeout,
+		StorageRead: cfg.BigQueryStorageRead, KeepTables: cfg.BigQueryKeepTables, CallTimeout: cfg.BigQueryTimeout,
 		AuthToken: cfg.AuthToken != "", InsecureLocal: cfg.InsecureLocal,
 		OIDCAudience: cfg.OIDCAudience, AllowedEmails: cfg.OIDCAllowedEmails,
 	})

@@ -41,9 +41,14 @@ type Options struct {
 	Dataset  string
 	// Location is BIGQUERY_LOCATION; empty lets BigQuery decide.
 	Location string
-	// StorageRead says whether results are read through the Storage Read API
-	// (the client must have it enabled); the probe query is read that way.
+	// StorageRead says whether runs read results through the Storage Read
+	// API (BigQuery must have that client enabled): the probe query is read
+	// the same way, and the check says whether the client really used it.
 	StorageRead bool
+	// KeepTables leaves the probe tables to expire (after an hour) instead
+	// of deleting them, as MASORA_BIGQUERY_KEEP_TABLES does for runs (the
+	// bigquery-emulator's memory grows with every table deletion).
+	KeepTables bool
 	// CallTimeout bounds each check's calls.
 	CallTimeout time.Duration
 
@@ -173,16 +178,30 @@ func externalTableCheck(ctx context.Context, o Options, logType string) checks.R
 		return r
 	}
 	var done []string
+	accelerated := true
 	for _, lt := range versions {
-		n, err := probeVersion(ctx, o, lt)
+		n, acc, err := probeVersion(ctx, o, lt)
 		if err != nil {
 			r.Detail = fmt.Sprintf("%s: %v", lt, err)
 			r.Fix = fixFor(err)
 			return r
 		}
+		accelerated = accelerated && acc
 		done = append(done, fmt.Sprintf("v%d: %d row(s)", lt.Version, n))
 	}
-	r.OK, r.Detail = true, "created, queried and dropped: "+strings.Join(done, ", ")
+	verb := "created, queried and dropped: "
+	if o.KeepTables {
+		verb = "created and queried (left to expire: MASORA_BIGQUERY_KEEP_TABLES): "
+	}
+	r.OK, r.Detail = true, verb+strings.Join(done, ", ")
+	switch {
+	case o.StorageRead && accelerated:
+		r.Detail += "; read through the Storage Read API"
+	case o.StorageRead:
+		// The client falls back to pages when it cannot open a read session,
+		// or when the result came back with the query: slower, not wrong.
+		r.Detail += "; read as pages although the Storage Read API is on (without roles/bigquery.readSessionUser the client falls back to pages)"
+	}
 	return r
 }
 
@@ -196,45 +215,63 @@ func fixFor(err error) string {
 	return "check that Masora's service account has roles/bigquery.jobUser on the project, roles/bigquery.dataEditor on the dataset and storage.objects.get/list on the bucket, and the dataset location check above"
 }
 
-func probeVersion(ctx context.Context, o Options, lt *schema.LogType) (int64, error) {
+// probeVersion creates, queries and drops the external table over one
+// version's probe file. It returns the row count and whether the result was
+// read through the Storage Read API.
+func probeVersion(ctx context.Context, o Options, lt *schema.LogType) (int64, bool, error) {
 	ctx, cancel := o.timeout(ctx)
 	defer cancel()
 	name := layout.ProbePath(o.Prefix, lt.Name, lt.Version)
 	if _, err := o.Storage.Bucket(o.Bucket).Object(name).Attrs(ctx); err != nil {
 		if errors.Is(err, storage.ErrObjectNotExist) {
-			return 0, fmt.Errorf("%w gs://%s/%s", errNoProbe, o.Bucket, name)
+			return 0, false, fmt.Errorf("%w gs://%s/%s", errNoProbe, o.Bucket, name)
 		}
-		return 0, fmt.Errorf("read gs://%s/%s: %w", o.Bucket, name, err)
+		return 0, false, fmt.Errorf("read gs://%s/%s: %w", o.Bucket, name, err)
 	}
 	sch, err := bqschema.Schema(lt)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	id := fmt.Sprintf("masora_doctor_%s_v%d_%s", lt.Name, lt.Version, hex.EncodeToString(b[:]))
 	table := o.BigQuery.Dataset(o.Dataset).Table(id)
 	cfg := &bigquery.ExternalDataConfig{SourceFormat: bigquery.Parquet, SourceURIs: []string{"gs://" + o.Bucket + "/" + name}, Schema: sch}
 	if err := table.Create(ctx, &bigquery.TableMetadata{ExternalDataConfig: cfg, ExpirationTime: time.Now().Add(time.Hour)}); err != nil {
-		return 0, fmt.Errorf("create external table %s: %w", id, err)
+		return 0, false, fmt.Errorf("create external table %s: %w", id, err)
 	}
-	defer table.Delete(context.WithoutCancel(ctx))
+	if !o.KeepTables {
+		defer table.Delete(context.WithoutCancel(ctx))
+	}
 	q := o.BigQuery.Query(fmt.Sprintf("SELECT COUNT(*) AS n FROM `%s.%s.%s`", o.BigQuery.Project(), o.Dataset, id))
 	q.Location = o.Location
-	it, err := q.Read(ctx)
+	// Run, wait, then read the job's result, as runs do: the read goes through
+	// the Storage Read API when the client has it.
+	job, err := q.Run(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("query external table %s: %w", id, err)
+		return 0, false, fmt.Errorf("query external table %s: %w", id, err)
+	}
+	st, err := job.Wait(ctx)
+	if err == nil {
+		err = st.Err()
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("query external table %s: %w", id, err)
+	}
+	it, err := job.Read(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("read the query result of %s: %w", id, err)
 	}
 	var row struct{ N int64 }
 	if err := it.Next(&row); err != nil {
-		return 0, fmt.Errorf("read the query result of %s: %w", id, err)
+		return 0, false, fmt.Errorf("read the query result of %s: %w", id, err)
 	}
 	if row.N < 1 {
-		return 0, fmt.Errorf("external table %s over gs://%s/%s has no rows", id, o.Bucket, name)
+		return 0, false, fmt.Errorf("external table %s over gs://%s/%s has no rows", id, o.Bucket, name)
 	}
-	return row.N, nil
+	return row.N, it.IsAccelerated(), nil
 }
 
 // authCheck checks that `masora serve` authenticates its callers in a way a

@@ -2,14 +2,18 @@ package doctor_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigquery"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/api/option"
 
 	"github.com/ore-masora/pipeline/libs/checks"
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/schema/eventgen"
+	"github.com/ore-masora/pipeline/libs/testkit/bqreadtest"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/services/masora/internal/doctor"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
@@ -61,7 +65,7 @@ func TestDoctor(t *testing.T) {
 		return doctor.Options{
 			Registry: s.Registry, DatabaseURL: s.DSN,
 			Storage: s.Storage, Bucket: s.Bucket, Prefix: masoratest.Prefix,
-			BigQuery: s.BigQuery, Dataset: s.Dataset, CallTimeout: time.Minute,
+			BigQuery: s.BigQuery, Dataset: s.Dataset, CallTimeout: time.Minute, KeepTables: true,
 			AuthToken: true,
 		}
 	}
@@ -124,6 +128,38 @@ func TestLocationReads(t *testing.T) {
 	for _, tt := range tests {
 		if got := doctor.LocationReads(tt.dataset, tt.bucket); got != tt.want {
 			t.Errorf("LocationReads(%q, %q) = %v, want %v", tt.dataset, tt.bucket, got, tt.want)
+		}
+	}
+}
+
+// TestDoctorStorageRead reads the probe queries through a Storage Read API
+// server, as a deployment with MASORA_BIGQUERY_STORAGE_READ on does, and the
+// check says so.
+func TestDoctorStorageRead(t *testing.T) {
+	s := masoratest.New(t)
+	writeProbes(t, s)
+	srv := bqreadtest.New(t, bqreadtest.Options{Source: s.BigQuery, Streams: 2})
+	bq, err := bigquery.NewClient(t.Context(), s.Env.BigQueryProject,
+		option.WithEndpoint(s.Env.BigQueryEndpoint), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bq.Close() })
+	if err := bq.EnableStorageReadClient(t.Context(), srv.ClientOptions()...); err != nil {
+		t.Fatal(err)
+	}
+	rs := doctor.Run(t.Context(), doctor.Options{
+		Registry: s.Registry, DatabaseURL: s.DSN, Storage: s.Storage, Bucket: s.Bucket, Prefix: masoratest.Prefix,
+		BigQuery: bq, Dataset: s.Dataset, CallTimeout: time.Minute, KeepTables: true, StorageRead: true, AuthToken: true,
+	})
+	var buf bytes.Buffer
+	checks.Write(&buf, rs)
+	if !checks.OK(rs) {
+		t.Fatalf("checks failed:\n%s", buf.String())
+	}
+	for _, r := range rs {
+		if strings.HasPrefix(r.Check, "external tables") && !strings.Contains(r.Detail, "read through the Storage Read API") {
+			t.Errorf("%s: %s; want it read through the Storage Read API\n%s", r.Check, r.Detail, buf.String())
 		}
 	}
 }
