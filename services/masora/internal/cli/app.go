@@ -148,6 +148,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		Metrics: a.metrics, Log: log,
 	}, run.Options{
 		Lookback: cfg.Lookback, ChunkFiles: cfg.ChunkFiles, ChunkTimeout: cfg.ChunkTimeout, LockWait: cfg.LockWait,
+		StorageRead: cfg.BigQueryStorageRead,
 	})
 	return a, nil
 }

@@ -31,6 +31,9 @@ type Metrics struct {
 	LastSuccess *prometheus.GaugeVec
 	// Requests counts HTTP requests by route and status code.
 	Requests *prometheus.CounterVec
+	// PagedReads counts chunk results read as pages although the Storage
+	// Read API is on (the client could not open a read session), by log type.
+	PagedReads *prometheus.CounterVec
 }
 
 // New creates the metrics on a new registry.
@@ -65,11 +68,14 @@ func New() *Metrics {
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "masora_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
+		PagedReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "masora_storage_read_fallbacks_total", Help: "Chunk results read as pages although the Storage Read API is on.",
+		}, []string{"log_type"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.Runs, m.Busy, m.Objects, m.Rows, m.Duplicates, m.Chunks, m.ChunkSeconds, m.LastSuccess, m.Requests,
+		m.Runs, m.Busy, m.Objects, m.Rows, m.Duplicates, m.Chunks, m.ChunkSeconds, m.LastSuccess, m.Requests, m.PagedReads,
 	)
 	return m
 }

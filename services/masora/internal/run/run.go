@@ -119,6 +119,10 @@ type Options struct {
 	ChunkTimeout time.Duration
 	// LockWait is how long to wait for a run of the same log type.
 	LockWait time.Duration
+	// StorageRead says that results are to be read through the BigQuery
+	// Storage Read API (MASORA_BIGQUERY_STORAGE_READ): a result the client
+	// reads as pages instead is logged and counted.
+	StorageRead bool
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -412,6 +416,12 @@ func (r *Runner) loadChunk(ctx context.Context, j *job, objs []source.Object) er
 			rows, err := res.Read(ctx)
 			if err != nil {
 				return nil, err
+			}
+			if r.opts.StorageRead && !rows.StorageRead() {
+				r.d.Metrics.PagedReads.WithLabelValues(j.logType).Inc()
+				r.d.Log.WarnContext(ctx, "the BigQuery client read this chunk's result as pages, not through the Storage Read API: slower, not wrong; "+
+					"check that Masora's service account has roles/bigquery.readSessionUser, or set MASORA_BIGQUERY_STORAGE_READ=false",
+					"log_type", j.logType, "run_id", j.out.ID)
 			}
 			return rows, nil
 		},

@@ -462,3 +462,58 @@ func TestRunMissingDataset(t *testing.T) {
 		t.Errorf("a failed run left %d manifest entries, want none", n)
 	}
 }
+
+// counterValue returns the value of the counter name with label
+// log_type=logType in m's registry, 0 when it was never incremented.
+func counterValue(t *testing.T, m *metrics.Metrics, name, logType string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			for _, lp := range mt.GetLabel() {
+				if lp.GetName() == "log_type" && lp.GetValue() == logType {
+					return mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestRunCountsPagedReads: with the Storage Read API expected but a client
+// that reads pages (here the emulator's, which has no read client), every
+// chunk's result is counted (and logged) as a fallback; without the
+// expectation nothing is.
+func TestRunCountsPagedReads(t *testing.T) {
+	s := masoratest.New(t)
+	a, _ := events(10, now.Add(-2*time.Hour))
+	s.WriteObject(t, "user_action", a)
+	b, _ := events(10, now.Add(-time.Hour))
+	s.WriteObject(t, "user_action", b)
+
+	d := newDeps(t, s, s.Pool)
+	opts := options(1) // one object per chunk: two chunks
+	opts.StorageRead = true
+	if _, err := run.New(d, opts).Run(t.Context(), run.Request{Trigger: run.TriggerSchedule, LogType: "user_action"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := counterValue(t, d.Metrics, "masora_storage_read_fallbacks_total", "user_action"); got != 2 {
+		t.Errorf("masora_storage_read_fallbacks_total = %v, want 2 (one per chunk)", got)
+	}
+
+	c, _ := events(10, now.Add(-30*time.Minute))
+	s.WriteObject(t, "user_action", c)
+	d2 := newDeps(t, s, s.Pool)
+	if _, err := run.New(d2, options(1)).Run(t.Context(), run.Request{Trigger: run.TriggerSchedule, LogType: "user_action"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := counterValue(t, d2.Metrics, "masora_storage_read_fallbacks_total", "user_action"); got != 0 {
+		t.Errorf("masora_storage_read_fallbacks_total = %v without MASORA_BIGQUERY_STORAGE_READ, want 0", got)
+	}
+}
