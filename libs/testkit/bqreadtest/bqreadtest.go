@@ -137,20 +137,31 @@ func Start(opts Options) (*Server, error) {
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
 
-// ClientOptions are the options that point a client at the server:
-// pass them to bigquery.Client.EnableStorageReadClient.
+// ClientOptions are the options that point a client at the server
+// (plaintext, unauthenticated): pass them to
+// bigquery.Client.EnableStorageReadClient.
 func (s *Server) ClientOptions() []option.ClientOption {
-	return ClientOptions(s.Addr())
-}
-
-// ClientOptions are the options that point a Storage Read API client at a
-// plaintext, unauthenticated endpoint host:port such as a Server's.
-func ClientOptions(endpoint string) []option.ClientOption {
 	return []option.ClientOption{
-		option.WithEndpoint(endpoint),
+		option.WithEndpoint(s.Addr()),
 		option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 	}
+}
+
+// Client returns a client of the BigQuery emulator at endpoint, in project,
+// that reads query results through the server. It is closed when the test
+// ends.
+func (s *Server) Client(t testing.TB, project, endpoint string) *bigquery.Client {
+	t.Helper()
+	c, err := bigquery.NewClient(t.Context(), project, option.WithEndpoint(endpoint), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatalf("bqreadtest: BigQuery client for %s: %v", endpoint, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.EnableStorageReadClient(t.Context(), s.ClientOptions()...); err != nil {
+		t.Fatalf("bqreadtest: Storage Read API client: %v", err)
+	}
+	return c
 }
 
 // Stats returns what the server has served so far.

@@ -21,20 +21,13 @@ import (
 // compares the values the client returns.
 func TestTypes(t *testing.T) {
 	env := stacktest.Load(t)
-	client := func() *bigquery.Client {
-		c, err := bigquery.NewClient(t.Context(), env.BigQueryProject, option.WithEndpoint(env.BigQueryEndpoint), option.WithoutAuthentication())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	plain := client()
-	srv := bqreadtest.New(t, bqreadtest.Options{Source: plain, Streams: 2, BatchRows: 1})
-	storage := client()
-	if err := storage.EnableStorageReadClient(t.Context(), srv.ClientOptions()...); err != nil {
+	plain, err := bigquery.NewClient(t.Context(), env.BigQueryProject, option.WithEndpoint(env.BigQueryEndpoint), option.WithoutAuthentication())
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { plain.Close() })
+	srv := bqreadtest.New(t, bqreadtest.Options{Source: plain, Streams: 2, BatchRows: 1})
+	storage := srv.Client(t, env.BigQueryProject, env.BigQueryEndpoint)
 	const q = `SELECT * FROM UNNEST([
 	  STRUCT(1 AS k, 'a' AS s, 1 AS i, 1.5 AS f, TRUE AS b, TIMESTAMP '2024-05-01 10:00:00.123456 UTC' AS ts,
 	         DATE '2024-05-01' AS d, NUMERIC '12.345678901' AS n),

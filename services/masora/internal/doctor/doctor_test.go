@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigquery"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/api/option"
 
 	"github.com/ore-masora/pipeline/libs/checks"
 	"github.com/ore-masora/pipeline/libs/layout"
@@ -139,15 +137,7 @@ func TestDoctorStorageRead(t *testing.T) {
 	s := masoratest.New(t)
 	writeProbes(t, s)
 	srv := bqreadtest.New(t, bqreadtest.Options{Source: s.BigQuery, Streams: 2})
-	bq, err := bigquery.NewClient(t.Context(), s.Env.BigQueryProject,
-		option.WithEndpoint(s.Env.BigQueryEndpoint), option.WithoutAuthentication())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bq.Close() })
-	if err := bq.EnableStorageReadClient(t.Context(), srv.ClientOptions()...); err != nil {
-		t.Fatal(err)
-	}
+	bq := srv.Client(t, s.Env.BigQueryProject, s.Env.BigQueryEndpoint)
 	rs := doctor.Run(t.Context(), doctor.Options{
 		Registry: s.Registry, DatabaseURL: s.DSN, Storage: s.Storage, Bucket: s.Bucket, Prefix: masoratest.Prefix,
 		BigQuery: bq, Dataset: s.Dataset, CallTimeout: time.Minute, KeepTables: true, StorageRead: true, AuthToken: true,

@@ -10,7 +10,6 @@ import (
 	"cloud.google.com/go/bigquery"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"google.golang.org/api/option"
 
 	"github.com/ore-masora/pipeline/libs/testkit/bqreadtest"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
@@ -29,15 +28,7 @@ type readPaths struct {
 func newReadPaths(t testing.TB, s *masoratest.Stack, streams int) *readPaths {
 	t.Helper()
 	srv := bqreadtest.New(t, bqreadtest.Options{Source: s.BigQuery, Streams: streams})
-	bq, err := bigquery.NewClient(t.Context(), s.Env.BigQueryProject,
-		option.WithEndpoint(s.Env.BigQueryEndpoint), option.WithoutAuthentication())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bq.Close() })
-	if err := bq.EnableStorageReadClient(t.Context(), srv.ClientOptions()...); err != nil {
-		t.Fatal(err)
-	}
+	bq := srv.Client(t, s.Env.BigQueryProject, s.Env.BigQueryEndpoint)
 	// The emulator's queries are slow: a 20k-row chunk takes over 30s.
 	opts := warehouse.Options{Dataset: s.Dataset, CallTimeout: 3 * time.Minute, KeepTables: true}
 	storage, err := warehouse.New(bq, s.Registry, transforms(t), opts)
