@@ -112,3 +112,89 @@ func TestLogTail(t *testing.T) {
 		t.Errorf("logTail = %q, want %q", got, "3\n4")
 	}
 }
+
+// TestPostmasterPID finds a server through its data directory's postmaster.pid, as after a
+// pg_ctl restart by hand, and refuses a stale file naming a dead or foreign process.
+func TestPostmasterPID(t *testing.T) {
+	dir, err := os.MkdirTemp("", pgDirPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A stand-in for a postmaster started by pg_ctl: its own process group, the data
+	// directory on its command line.
+	server := startSleeper(t, "sh", "-c", "sleep 30; true", filepath.Join(dir, "data"))
+	foreign := startSleeper(t, "sleep", "30")
+	writePID := func(pid int) {
+		t.Helper()
+		b := []byte(strconv.Itoa(pid) + "\n" + filepath.Join(dir, "data") + "\n")
+		if err := os.WriteFile(filepath.Join(dir, "data", "postmaster.pid"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := Component{Name: Postgres, PID: 1 << 22, Match: dir, DataDir: dir}
+
+	writePID(server)
+	if pid, pgrp, ok := postmasterPID(dir); !ok || pid != server || pgrp != server {
+		t.Errorf("postmasterPID = %d, %d, %v; want %d, %d, true", pid, pgrp, ok, server, server)
+	}
+	if pgid, running := live(c); !running || pgid != server {
+		t.Errorf("live with a stale recorded PID = %d, %v; want %d, true", pgid, running, server)
+	}
+	writePID(foreign)
+	if _, _, ok := postmasterPID(dir); ok {
+		t.Error("postmasterPID accepted a process that does not run this cluster")
+	}
+	if _, running := live(c); running {
+		t.Error("live: running, want stopped when neither postmaster.pid nor the record names a live server")
+	}
+	os.Remove(filepath.Join(dir, "data", "postmaster.pid"))
+	if _, _, ok := postmasterPID(dir); ok {
+		t.Error("postmasterPID without a pid file: ok")
+	}
+}
+
+func startSleeper(t *testing.T, name string, args ...string) int {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := cmd.Process.Pid
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); len(b) > 0 {
+			break
+		}
+	}
+	return pid
+}
+
+func TestRemoveDataDirRefusesForeignDirs(t *testing.T) {
+	stackDir := t.TempDir()
+	inside := filepath.Join(DataDir(stackDir), GCS)
+	if err := os.MkdirAll(inside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Component{
+		{Name: GCS, DataDir: "/"},
+		{Name: GCS, DataDir: DataDir(stackDir)},
+		{Name: BigQuery, DataDir: filepath.Join(stackDir, "..", "elsewhere")},
+		{Name: BigQuery, DataDir: "relative/data/bigquery"},
+		{Name: Postgres, DataDir: inside},
+	} {
+		if err := removeDataDir(stackDir, c); err == nil {
+			t.Errorf("removeDataDir(%s, %q): no error", c.Name, c.DataDir)
+		}
+	}
+	if err := removeDataDir(stackDir, Component{Name: GCS, DataDir: inside}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(inside); !os.IsNotExist(err) {
+		t.Errorf("%s still exists", inside)
+	}
+}
