@@ -300,6 +300,15 @@ func (ss *Session) Start(ctx context.Context, names ...string) error {
 		if c.Cmd == nil {
 			return fmt.Errorf("%s cannot start in place: %s was written by an older stack command that did not record how to start it (run stack down, then stack up)", name, StatePath(ss.s.dir))
 		}
+		if name == GCS && c.DataDir != "" {
+			removed, err := sweepGCS(c.DataDir)
+			if err != nil {
+				return fmt.Errorf("gcs: clear half-written objects in %s: %w", c.DataDir, err)
+			}
+			if len(removed) > 0 {
+				ss.s.log.Warn("gcs: removed objects the emulator left half-written when it stopped (an unfinished upload does not exist in GCS either)", "objects", removed)
+			}
+		}
 		for _, p := range []int{c.Port, c.GRPCPort} {
 			if p == 0 {
 				continue

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -196,5 +197,61 @@ func TestRemoveDataDirRefusesForeignDirs(t *testing.T) {
 	}
 	if _, err := os.Stat(inside); !os.IsNotExist(err) {
 		t.Errorf("%s still exists", inside)
+	}
+}
+
+// TestSweepGCS keeps objects with metadata (extended attribute or .metadata file) and the
+// buckets' own files, and removes what a killed fake-gcs-server left half-written.
+func TestSweepGCS(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]bool{ // path → kept
+		"bucket.bucketMetadata":          true,
+		"bucket/logs/a.parquet":          true,
+		"bucket/logs/a.parquet.metadata": true,
+		"bucket/logs/half.parquet":       false,
+		"bucket/logs/.tmp-a.parquet123":  false,
+	}
+	xattrKept := "bucket/logs/x.parquet"
+	for p := range files {
+		write(t, filepath.Join(root, p))
+	}
+	write(t, filepath.Join(root, xattrKept))
+	if err := syscall.Setxattr(filepath.Join(root, xattrKept), gcsMetadataXattr, []byte(`{}`), 0); err == nil {
+		files[xattrKept] = true
+	} else {
+		t.Logf("no extended attributes here (%v): the .metadata file case only", err)
+		os.Remove(filepath.Join(root, xattrKept))
+	}
+	removed, err := sweepGCS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantRemoved []string
+	for p, kept := range files {
+		_, err := os.Stat(filepath.Join(root, p))
+		if kept != (err == nil) {
+			t.Errorf("%s: exists %v, want %v", p, err == nil, kept)
+		}
+		if !kept {
+			wantRemoved = append(wantRemoved, p)
+		}
+	}
+	slices.Sort(removed)
+	slices.Sort(wantRemoved)
+	if diff := cmp.Diff(wantRemoved, removed); diff != "" {
+		t.Errorf("removed (-want +got):\n%s", diff)
+	}
+	if _, err := sweepGCS(filepath.Join(root, "missing")); err != nil {
+		t.Errorf("sweep of a missing root: %v", err)
+	}
+}
+
+func write(t *testing.T, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
