@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -326,19 +327,44 @@ func ensureBinaries(ctx context.Context, opts Options) (map[string]string, error
 		if opts.CheckOnly {
 			return nil, fmt.Errorf("%s %s at %s: %w", b.Name, v, out, ErrMissing)
 		}
-		opts.Logger.Info("building "+b.Name+" (a first build can take several minutes)", "version", v, "path", out)
-		start := time.Now()
-		tmp := out + ".tmp"
-		if err := run(ctx, opts, toolsDir, nil, "go", "build", "-o", tmp, b.Package); err != nil {
-			_ = os.Remove(tmp)
-			return nil, fmt.Errorf("deps step build %s %s (go build %s in %s): %w", b.Name, v, b.Package, toolsDir, err)
+		if err := buildBinary(ctx, opts, toolsDir, b, v, out); err != nil {
+			return nil, err
 		}
-		if err := os.Rename(tmp, out); err != nil {
-			return nil, fmt.Errorf("deps step build %s: %w", b.Name, err)
-		}
-		opts.Logger.Info("built "+b.Name, "version", v, "took", time.Since(start).Round(time.Second))
 	}
 	return paths, nil
+}
+
+// buildBinary builds b at version v into out. Several deps runs on one machine (one per
+// worktree) share the cache: a lock file makes them build each binary once, the others
+// waiting and then finding it, and each builds into a file of its own before the rename.
+func buildBinary(ctx context.Context, opts Options, toolsDir string, b Binary, v, out string) error {
+	lock, err := os.OpenFile(out+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("deps step build %s: %w", b.Name, err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		opts.Logger.Info("waiting for another deps run that builds "+b.Name, "lock", lock.Name())
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			return fmt.Errorf("deps step build %s: lock %s: %w", b.Name, lock.Name(), err)
+		}
+	}
+	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+		opts.Logger.Info("binary cached by another deps run", "name", b.Name, "version", v, "path", out)
+		return nil
+	}
+	opts.Logger.Info("building "+b.Name+" (a first build can take several minutes)", "version", v, "path", out)
+	start := time.Now()
+	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
+	if err := run(ctx, opts, toolsDir, nil, "go", "build", "-o", tmp, b.Package); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("deps step build %s %s (go build %s in %s): %w", b.Name, v, b.Package, toolsDir, err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("deps step build %s: %w", b.Name, err)
+	}
+	opts.Logger.Info("built "+b.Name, "version", v, "took", time.Since(start).Round(time.Second))
+	return nil
 }
 
 // ModuleVersions asks the go command, run in dir, which version of each binary's module the
