@@ -18,6 +18,7 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stack := chaos.StartStack(t)
 	deadline := time.Now().Add(cfg.Duration)
 	for round := 1; round == 1 || time.Now().Before(deadline); round++ {
 		// Scenario i of a round has seed roundSeed+i, so CHAOS_SEED=roundSeed
@@ -29,7 +30,7 @@ func TestChaos(t *testing.T) {
 				t.Run(s.Name, func(t *testing.T) {
 					t.Logf("seed %d; replay: CHAOS_SEED=%d CHAOS_EVENTS=%d CHAOS_BAD_ROUNDS=%d CHAOS_FAULTS=%d go test -run 'TestChaos/round1/%s$' ./internal/chaos/",
 						seed, roundSeed, cfg.Events, cfg.BadRounds, cfg.Faults, s.Name)
-					p := chaos.NewPipeline(t, cfg, seed, s.Queue)
+					p := chaos.NewPipeline(t, stack, cfg, seed, s.Queue)
 					s.Run(p)
 				})
 			}

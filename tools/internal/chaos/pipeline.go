@@ -52,8 +52,8 @@ type Pipeline struct {
 	Published invariant.Published
 	// Logs receives the services' output (a file shown when the test fails).
 	Logs io.Writer
-	// Stack is the local stack's env.
-	Stack stacktest.Env
+	// Stack is the suite's stack.
+	Stack *Stack
 
 	mu    sync.Mutex
 	procs []*svcproc.Proc
@@ -71,15 +71,18 @@ type QueueConfig struct {
 // redeliveries come fast, and long enough for fauxqs (EMULATORS.md: ≥ 3–5 s).
 const Visibility = 5 * time.Second
 
+// uploadTimeout is Ore's ORE_UPLOAD_TIMEOUT in the scenarios.
+const uploadTimeout = 3 * time.Second
+
 // NewPipeline makes a scenario's resources, migrates its schema and starts
 // its proxies. Everything is removed when the test ends; services still
 // running are killed.
-func NewPipeline(t *testing.T, cfg Config, seed uint64, q QueueConfig) *Pipeline {
+func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueConfig) *Pipeline {
 	t.Helper()
-	env := stacktest.Load(t)
+	env := stack.Env
 	bins := binaries(t)
 	p := &Pipeline{
-		T: t, Ctx: t.Context(), Cfg: cfg, Rand: rand.New(rand.NewPCG(seed, seed^0xc4a05)), Reg: schema.MustLoad(), Stack: env,
+		T: t, Ctx: t.Context(), Cfg: cfg, Rand: rand.New(rand.NewPCG(seed, seed^0xc4a05)), Reg: schema.MustLoad(), Stack: stack,
 		SQS: stacktest.SQSClient(t, env), Prefix: "chaos", DatabaseURL: stacktest.PostgresSchema(t, env),
 	}
 	t.Cleanup(p.killAll)
@@ -110,7 +113,7 @@ func NewPipeline(t *testing.T, cfg Config, seed uint64, q QueueConfig) *Pipeline
 		"DATABASE_URL": p.DatabaseURL, "LOG_LEVEL": "info",
 		// Ore: poll mode with one-second windows (svcproc.OrePoll), uploads
 		// that give up after a few seconds.
-		"ORE_UPLOAD_TIMEOUT": "3s", "ORE_SHUTDOWN_TIMEOUT": "10s",
+		"ORE_UPLOAD_TIMEOUT": uploadTimeout.String(), "ORE_SHUTDOWN_TIMEOUT": "10s",
 		// Masora: small chunks (more commit points to crash between), the
 		// emulator's tables left to expire, calls that give up in seconds.
 		"MASORA_CHUNK_FILES": "4", "MASORA_BIGQUERY_KEEP_TABLES": "true", "MASORA_BIGQUERY_TIMEOUT": "20s",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/testkit/invariant"
+	"github.com/ore-masora/pipeline/libs/testkit/stackctl"
 	"github.com/ore-masora/pipeline/tools/internal/chaos/faultproxy"
 	"github.com/ore-masora/pipeline/tools/internal/chaos/svcproc"
 	"github.com/ore-masora/pipeline/tools/internal/demo"
@@ -38,6 +39,9 @@ var Scenarios = []Scenario{
 	{Name: "poison_message_dlq_redrive", Queue: QueueConfig{MaxReceives: 3}, Run: poisonMessageRedrive},
 	{Name: "masora_killed_mid_load", Run: masoraKilledMidLoad},
 	{Name: "concurrent_triggers", Run: concurrentTriggers},
+	{Name: "gcs_stopped", Run: gcsStopped},
+	{Name: "postgres_restarted_mid_run", Run: postgresRestartedMidRun},
+	{Name: "bigquery_killed_mid_run", Run: bigqueryKilledMidRun},
 }
 
 // drainWithin bounds every wait for Ore to drain the queue.
@@ -335,7 +339,7 @@ func killDuringQuery(p *Pipeline, m *svcproc.Masora) {
 	var once sync.Once
 	killed := make(chan struct{})
 	p.BQ.Set(func(w http.ResponseWriter, r *http.Request, forward http.Handler) {
-		if r.Method == http.MethodPost && (strings.HasSuffix(r.URL.Path, "/queries") || strings.HasSuffix(r.URL.Path, "/jobs")) {
+		if isQuery(r) {
 			once.Do(func() {
 				m.Kill()
 				close(killed)
@@ -392,16 +396,16 @@ func concurrentTriggers(p *Pipeline) {
 			wg.Go(func() {
 				<-start
 				ans, err := c.call()
-				switch {
-				case err != nil:
-					p.T.Errorf("round %d, %s: %v", round, c.name, err)
-				case ans.Code == http.StatusConflict:
-					p.T.Logf("round %d, %s: 409 busy", round, c.name)
-				case !ans.Succeeded():
-					p.T.Errorf("round %d, %s: %s; want a success or a 409", round, c.name, ans)
-				default:
-					p.T.Logf("round %d, %s: %s", round, c.name, ans)
+				name := fmt.Sprintf("round %d, %s", round, c.name)
+				if err != nil {
+					p.T.Errorf("%s: %v", name, err)
+					return
 				}
+				if ans.Code != http.StatusConflict && !ans.Succeeded() {
+					p.T.Errorf("%s: %s; want a success or a 409", name, ans)
+					return
+				}
+				busyMeansNothingDone(p, name, ans)
 			})
 		}
 		close(start)
@@ -414,6 +418,208 @@ func concurrentTriggers(p *Pipeline) {
 		}
 	}
 	loadAndCheck(p, invariant.Options{})
+}
+
+// busyMeansNothingDone fails the test if a 409 answer (another run holds
+// the lock) reports objects loaded: a run that answers busy must have done
+// nothing (issue 11: "A answered 409 after committing rows").
+func busyMeansNothingDone(p *Pipeline, name string, a svcproc.Answer) {
+	p.T.Helper()
+	p.T.Logf("%s: %s", name, a)
+	if a.Code != http.StatusConflict {
+		return
+	}
+	for _, r := range a.Runs {
+		if r.ObjectsLoaded > 0 || r.Rows > 0 {
+			p.T.Errorf("%s answered 409 (busy) after run %d loaded %d objects, %d rows of %s: a busy answer must mean nothing was done",
+				name, r.RunID, r.ObjectsLoaded, r.Rows, r.LogType)
+		}
+	}
+}
+
+// gcsStopped: the GCS emulator is stopped Cfg.Faults times while Ore
+// uploads (just after one of its uploads went through), for longer than
+// one upload's timeout (ORE_UPLOAD_TIMEOUT), and started again in place
+// with its objects. The batches whose uploads failed are delivered again.
+func gcsStopped(p *Pipeline) {
+	p.Publish("")
+	upload := make(chan struct{}, 1)
+	var uploads atomic.Int64
+	p.GCS.Set(func(w http.ResponseWriter, r *http.Request, forward http.Handler) {
+		if _, ok := faultproxy.IsGCSUpload(r); ok {
+			uploads.Add(1)
+			defer func() {
+				select {
+				case upload <- struct{}{}:
+				default:
+				}
+			}()
+		}
+		forward.ServeHTTP(w, r)
+	})
+	ore := p.StartOre()
+	down := uploadTimeout + Visibility
+	for i := range p.Cfg.Faults {
+		select {
+		case <-upload:
+		case <-time.After(30 * time.Second):
+			p.T.Logf("no upload within 30s; GCS stopped %d times", i)
+		}
+		if err := p.Stack.Ctl.Stop(p.Ctx, stackctl.GCS); err != nil {
+			p.T.Fatal(err)
+		}
+		p.T.Logf("GCS stopped after %d uploads, for %s", uploads.Load(), down)
+		time.Sleep(down)
+		if err := p.Stack.Ctl.Start(p.Ctx, stackctl.GCS); err != nil {
+			p.T.Fatal(err)
+		}
+		select {
+		case <-upload: // an upload before the stop, not yet taken
+		default:
+		}
+	}
+	p.Drained(drainWithin)
+	stopOre(p, ore)
+	loadAndCheck(p, invariant.Options{})
+}
+
+// postgresRestartedMidRun: Postgres is restarted (stopped, started in
+// place) Cfg.Faults times while a Masora instance A runs, just after one
+// of its chunks committed; once it is back, a second instance B is
+// triggered too, as the next scheduled call would. A's run may fail or go
+// on; B may take the lock A's dead connection held. Then the runs are
+// repeated until they succeed.
+func postgresRestartedMidRun(p *Pipeline) {
+	p.Publish("")
+	ore := p.StartOre()
+	p.Drained(drainWithin)
+	stopOre(p, ore)
+	a := p.StartMasora()
+	b := p.StartMasora()
+	for i := range p.Cfg.Faults {
+		answered := make(chan struct{})
+		go func() {
+			defer close(answered)
+			ans, err := a.Run(p.Ctx, "")
+			if err != nil {
+				p.T.Errorf("restart %d, A /run: no answer: %v", i, err)
+				return
+			}
+			busyMeansNothingDone(p, fmt.Sprintf("restart %d, A /run", i), ans)
+		}()
+		if !waitChunk(p, answered) {
+			p.T.Logf("restart %d: A's run ended before a chunk committed; restarting Postgres anyway", i)
+		}
+		if err := p.Stack.Ctl.Restart(p.Ctx, stackctl.Postgres); err != nil {
+			p.T.Fatal(err)
+		}
+		p.T.Logf("restart %d: Postgres restarted during A's run", i)
+		ans, err := b.Run(p.Ctx, "")
+		if err != nil {
+			p.T.Errorf("restart %d, B /run: no answer: %v", i, err)
+		} else {
+			busyMeansNothingDone(p, fmt.Sprintf("restart %d, B /run", i), ans)
+		}
+		<-answered
+		p.Publish("")
+		ore := p.StartOre()
+		p.Drained(drainWithin)
+		stopOre(p, ore)
+	}
+	for _, m := range []*svcproc.Masora{a, b} {
+		if err := m.Stop(10 * time.Second); err != nil {
+			p.T.Errorf("masora: %v", err)
+		}
+	}
+	loadAndCheck(p, invariant.Options{})
+}
+
+// waitChunk waits until a run has committed a chunk (masora_runs counts
+// it), or until answered closes; it reports whether a chunk committed.
+func waitChunk(p *Pipeline, answered <-chan struct{}) bool {
+	p.T.Helper()
+	conn, err := pgx.Connect(p.Ctx, p.DatabaseURL)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(p.Ctx))
+	for {
+		var n int
+		if err := conn.QueryRow(p.Ctx, `SELECT count(*) FROM masora_runs WHERE status = 'running' AND chunks_loaded > 0`).Scan(&n); err != nil {
+			p.T.Fatal(err)
+		}
+		if n > 0 {
+			return true
+		}
+		select {
+		case <-answered:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// bigqueryKilledMidRun: the BigQuery emulator is SIGKILLed Cfg.Faults
+// times when Masora sends a chunk's query, and started again in place a
+// moment later. The run fails or its client's retries carry it over; the
+// runs are repeated until they succeed.
+func bigqueryKilledMidRun(p *Pipeline) {
+	p.Publish("")
+	ore := p.StartOre()
+	p.Drained(drainWithin)
+	stopOre(p, ore)
+	m := p.StartMasora()
+	for i := range p.Cfg.Faults {
+		query := make(chan struct{})
+		var once sync.Once
+		p.BQ.Set(func(w http.ResponseWriter, r *http.Request, forward http.Handler) {
+			if isQuery(r) {
+				once.Do(func() {
+					if err := p.Stack.Ctl.Kill(p.Ctx, stackctl.BigQuery); err != nil {
+						p.T.Errorf("kill BigQuery: %v", err)
+					}
+					close(query)
+				})
+			}
+			forward.ServeHTTP(w, r)
+		})
+		answered := make(chan svcproc.Answer, 1)
+		go func() {
+			ans, err := m.Run(p.Ctx, "")
+			if err != nil {
+				p.T.Errorf("kill %d, /run: no answer: %v", i, err)
+			}
+			answered <- ans
+		}()
+		select {
+		case <-query:
+			p.T.Logf("kill %d: BigQuery SIGKILLed as a query was sent", i)
+		case ans := <-answered:
+			p.T.Logf("kill %d: the run ended without a query: %s", i, ans)
+			p.BQ.Set(nil)
+			continue
+		}
+		time.Sleep(time.Second)
+		if err := p.Stack.Ctl.Start(p.Ctx, stackctl.BigQuery); err != nil {
+			p.T.Fatal(err)
+		}
+		p.BQ.Set(nil)
+		p.T.Logf("kill %d: BigQuery started again; the run answered %s", i, <-answered)
+		p.Publish("")
+		ore := p.StartOre()
+		p.Drained(drainWithin)
+		stopOre(p, ore)
+	}
+	if err := m.Stop(10 * time.Second); err != nil {
+		p.T.Errorf("masora: %v", err)
+	}
+	loadAndCheck(p, invariant.Options{})
+}
+
+// isQuery reports whether r starts a BigQuery query job (jobs.query or
+// jobs.insert).
+func isQuery(r *http.Request) bool {
+	return r.Method == http.MethodPost && (strings.HasSuffix(r.URL.Path, "/queries") || strings.HasSuffix(r.URL.Path, "/jobs"))
 }
 
 // poisonEvent returns a fresh valid seller_action event.
