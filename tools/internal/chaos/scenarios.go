@@ -133,16 +133,12 @@ func oreKilledMidBatch(p *Pipeline) {
 		}
 	}
 	start()
-	for {
-		mu.Lock()
-		done := kills >= p.Cfg.Faults
-		mu.Unlock()
-		if done {
-			break
-		}
+	killed := 0
+	for killed < p.Cfg.Faults {
 		select {
 		case why := <-killedCh:
 			p.T.Logf("ore SIGKILLed %s", why)
+			killed++
 			start()
 			continue
 		case <-time.After(time.Second):
@@ -151,10 +147,18 @@ func oreKilledMidBatch(p *Pipeline) {
 			break
 		}
 	}
-	mu.Lock()
-	p.T.Logf("ore was SIGKILLed %d times over %d uploads", kills, uploads)
-	if kills == 0 {
+	if killed == 0 {
 		p.T.Errorf("no kill happened: the queue drained before the first fault (publish more events)")
+	}
+	mu.Lock()
+	kills = max(kills, p.Cfg.Faults) // no more kills from here on
+	select {
+	case why := <-killedCh: // killed after the loop looked
+		p.T.Logf("ore SIGKILLed %s", why)
+	default:
+	}
+	if done, _ := ore.Exited(); done {
+		ore = p.StartOre()
 	}
 	current := ore
 	mu.Unlock()
@@ -196,8 +200,8 @@ func redeliveredAndRegrouped(p *Pipeline) {
 	loadAndCheck(p, invariant.Options{})
 }
 
-// poisonMessageRedrive: every upload of seller_action files fails (a
-// permission missing on one folder, say), so the one seller_action event
+// poisonMessageRedrive: every upload of seller_action files fails (GCS
+// answers 503 for that folder), so the one seller_action event
 // fails every time it is handled and goes to the DLQ after maxReceiveCount.
 // The other events load. Once the cause is gone, the redrive sends it back
 // and it loads once.
@@ -215,7 +219,7 @@ func poisonMessageRedrive(p *Pipeline) {
 	p.GCS.Set(func(w http.ResponseWriter, r *http.Request, forward http.Handler) {
 		if name, ok := faultproxy.IsGCSUpload(r); ok && strings.HasPrefix(name, refused) {
 			failures.Add(1)
-			http.Error(w, `{"error":{"code":403,"message":"forbidden by the chaos suite"}}`, http.StatusForbidden)
+			http.Error(w, `{"error":{"code":503,"message":"refused by the chaos suite"}}`, http.StatusServiceUnavailable)
 			return
 		}
 		forward.ServeHTTP(w, r)
