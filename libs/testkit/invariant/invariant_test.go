@@ -85,12 +85,12 @@ func newFixture(t *testing.T) *fixture {
 			occurred, user = at.Add(time.Hour), "u2"
 		}
 		f.exec(t, `INSERT INTO user_actions (event_id, occurred_at, source, action, channel, user_id, message_id, received_at, writer_version)
-			VALUES ($1, $2, 'web-frontend', $3, 'web', $4, $1, $2, 'test')`, id, occurred, action, user)
+			VALUES ($1, $2, 'web-frontend', $3, 'web', $4, $5, $2, 'test')`, id, occurred, action, user, "m-"+id)
 		f.published.AddEvent("user_action", id)
 	}
 	f.published.AddEvent("user_action", ua[0]) // a duplicate
 	f.exec(t, `INSERT INTO seller_actions (event_id, occurred_at, source, action, seller_id, message_id, received_at, writer_version)
-		VALUES ($1, $2, 'seller-dashboard', 'stock_updated', 's1', $1, $2, 'test')`, sa[0], at)
+		VALUES ($1, $2, 'seller-dashboard', 'stock_updated', 's1', $3, $2, 'test')`, sa[0], at, "m-"+sa[0])
 	f.published.AddEvent("seller_action", strings.ToUpper(sa[0])) // ids compare as UUIDs
 	f.exec(t, `INSERT INTO user_action_hourly VALUES
 		($1, 'product_viewed', 'web', 2, 1), ($1, 'cart_confirmed', 'web', 1, 1), ($2, 'product_viewed', 'web', 1, 1)`, hour, hour.Add(time.Hour))
@@ -185,13 +185,13 @@ func TestCheckHolds(t *testing.T) {
 // violations that name it.
 func TestCheckFinds(t *testing.T) {
 	tests := []struct {
-		name  string
-		opts  invariant.Options
+		name   string
+		opts   invariant.Options
 		break_ func(t *testing.T, f *fixture)
-		want  []string // one substring per expected violation
+		want   []string // one substring per expected violation
 	}{
 		{
-			name:   "a row lost and a row never published",
+			name: "a row lost and a row never published",
 			break_: func(t *testing.T, f *fixture) {
 				f.exec(t, `DELETE FROM seller_actions`)
 				f.exec(t, `UPDATE user_actions SET event_id = '00000000-0000-4000-8000-0000000000ff' WHERE event_id = $1`, ua[1])
@@ -223,8 +223,8 @@ func TestCheckFinds(t *testing.T) {
 				f.quarantine(t, strings.Repeat("3", layout.NameLen), "m-valid")
 			},
 			want: []string{
-				`quarantine: 1 of 1 bad messages of kind "oversize" are not in quarantine: m-bad-4`,
 				"quarantine: 1 messages are in quarantine that were not published as bad messages (a valid message quarantined?): m-valid",
+				`quarantine: 1 of 1 bad messages of kind "oversize" are not in quarantine: m-bad-4`,
 			},
 		},
 		{
