@@ -185,14 +185,14 @@ func TestCheckHolds(t *testing.T) {
 // violations that name it.
 func TestCheckFinds(t *testing.T) {
 	tests := []struct {
-		name   string
-		opts   invariant.Options
-		break_ func(t *testing.T, f *fixture)
-		want   []string // one substring per expected violation
+		name  string
+		opts  invariant.Options
+		spoil func(t *testing.T, f *fixture)
+		want  []string // one substring per expected violation
 	}{
 		{
 			name: "a row lost and a row never published",
-			break_: func(t *testing.T, f *fixture) {
+			spoil: func(t *testing.T, f *fixture) {
 				f.exec(t, `DELETE FROM seller_actions`)
 				f.exec(t, `UPDATE user_actions SET event_id = '00000000-0000-4000-8000-0000000000ff' WHERE event_id = $1`, ua[1])
 				f.exec(t, `DELETE FROM seller_action_hourly`)
@@ -205,7 +205,7 @@ func TestCheckFinds(t *testing.T) {
 		},
 		{
 			name: "summaries off both ways",
-			break_: func(t *testing.T, f *fixture) {
+			spoil: func(t *testing.T, f *fixture) {
 				f.exec(t, `UPDATE user_action_hourly SET events = 3 WHERE action = 'product_viewed' AND hour = $1`, hour)
 				f.exec(t, `DELETE FROM user_action_hourly WHERE action = 'cart_confirmed'`)
 				f.exec(t, `INSERT INTO seller_action_hourly VALUES ($1, 'order_shipped', 1, 1)`, hour.Add(5*time.Hour))
@@ -218,7 +218,7 @@ func TestCheckFinds(t *testing.T) {
 		},
 		{
 			name: "quarantine: a bad message missing, an unexpected one",
-			break_: func(t *testing.T, f *fixture) {
+			spoil: func(t *testing.T, f *fixture) {
 				f.published.AddBad("oversize", "m-bad-4")
 				f.quarantine(t, strings.Repeat("3", layout.NameLen), "m-valid")
 			},
@@ -229,7 +229,7 @@ func TestCheckFinds(t *testing.T) {
 		},
 		{
 			name: "manifest: an object never loaded, an entry without object",
-			break_: func(t *testing.T, f *fixture) {
+			spoil: func(t *testing.T, f *fixture) {
 				f.put(t, layout.DataPath(prefix, "user_action", 2, hour, strings.Repeat("d", layout.NameLen)), []byte("x"))
 				if err := f.bucket.Object(objects[2]).Delete(f.ctx); err != nil {
 					t.Fatal(err)
@@ -244,7 +244,7 @@ func TestCheckFinds(t *testing.T) {
 		},
 		{
 			name: "a run left running",
-			break_: func(t *testing.T, f *fixture) {
+			spoil: func(t *testing.T, f *fixture) {
 				f.exec(t, `INSERT INTO masora_runs (log_type, trigger, window_from, window_to) VALUES ('seller_action', 'backfill', $1, $1)`, hour)
 			},
 			want: []string{"runs: run 2 (seller_action, backfill, started "},
@@ -252,7 +252,7 @@ func TestCheckFinds(t *testing.T) {
 		{
 			name: "queues: the queue not drained, the DLQ not as expected",
 			opts: invariant.Options{DLQMessages: 1},
-			break_: func(t *testing.T, f *fixture) {
+			spoil: func(t *testing.T, f *fixture) {
 				if _, err := f.sqs.SendMessage(f.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(f.queue), MessageBody: aws.String("{}")}); err != nil {
 					t.Fatal(err)
 				}
@@ -265,7 +265,7 @@ func TestCheckFinds(t *testing.T) {
 		{
 			name: "quarantine tables: a message not loaded, a summary not recounted",
 			opts: invariant.Options{QuarantineTables: true},
-			break_: func(t *testing.T, f *fixture) {
+			spoil: func(t *testing.T, f *fixture) {
 				for _, id := range badIDs[:2] {
 					f.exec(t, `INSERT INTO quarantined_messages (message_id, log_type, reason_kind, reason, received_at, writer_version)
 						VALUES ($1, 'user_action', 'not_json', 'not JSON', $2, 'test')`, id, hour.Add(time.Minute))
@@ -283,7 +283,7 @@ func TestCheckFinds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			tt.break_(t, f)
+			tt.spoil(t, f)
 			rep := f.check(t, tt.opts)
 			var got []string
 			for _, v := range rep.Violations {

@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/storage"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/invariant"
@@ -43,8 +41,7 @@ type Pipeline struct {
 	// SQS, QueueURL and DLQURL are the scenario's queues.
 	SQS              *sqs.Client
 	QueueURL, DLQURL string
-	// Bucket holds Ore's objects under Prefix.
-	Bucket *storage.BucketHandle
+	// Prefix is Ore's GCS_PREFIX.
 	Prefix string
 	// DatabaseURL is the scenario's Postgres schema (search_path set).
 	DatabaseURL string
@@ -94,7 +91,6 @@ func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueCon
 	}
 	p.QueueURL, p.DLQURL = stacktest.NewQueue(t, env, stacktest.VisibilityTimeout(q.Visibility), stacktest.MaxReceiveCount(q.MaxReceives))
 	bucket := stacktest.NewBucket(t, env)
-	p.Bucket = stacktest.StorageClient(t, env).Bucket(bucket)
 	var err error
 	if p.GCS, err = faultproxy.New(env.StorageEmulatorHost); err != nil {
 		t.Fatal(err)
@@ -210,11 +206,6 @@ func (p *Pipeline) Settle(m *svcproc.Masora, within time.Duration) svcproc.Answe
 	return last
 }
 
-// CheckOptions are the invariant checker's options for this pipeline.
-func (p *Pipeline) Target() invariant.Target {
-	return invariant.Target{Bucket: p.Bucket, Prefix: p.Prefix, SQS: p.SQS, QueueURL: p.QueueURL, DLQURL: p.DLQURL, Registry: p.Reg}
-}
-
 // Check runs the invariant checker over what was published and fails the
 // test with every violation.
 func (p *Pipeline) Check(opts invariant.Options) *invariant.Report {
@@ -230,14 +221,16 @@ func (p *Pipeline) Check(opts invariant.Options) *invariant.Report {
 	return rep
 }
 
+// check runs the checker over pub, reading the bucket from the emulator
+// itself, not through the fault proxy.
 func (p *Pipeline) check(pub invariant.Published, opts invariant.Options) (*invariant.Report, error) {
-	conn, err := pgx.Connect(p.Ctx, p.DatabaseURL)
+	env := p.Env.With("STORAGE_EMULATOR_HOST", p.Stack.Env.StorageEmulatorHost, "SQS_DLQ_URL", p.DLQURL)
+	t, closeTarget, err := invariant.Connect(p.Ctx, func(k string) string { return env[k] })
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(p.Ctx))
-	t := p.Target()
-	t.DB = conn
+	defer closeTarget()
+	t.Registry = p.Reg
 	return invariant.Check(p.Ctx, t, pub, opts)
 }
 
