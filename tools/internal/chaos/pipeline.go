@@ -107,9 +107,10 @@ func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueCon
 		"STORAGE_EMULATOR_HOST": p.GCS.URL, "GCS_BUCKET": bucket, "GCS_PREFIX": p.Prefix,
 		"BIGQUERY_ENDPOINT": p.BQ.URL, "BIGQUERY_PROJECT": env.BigQueryProject, "BIGQUERY_DATASET": env.BigQueryDataset,
 		"DATABASE_URL": p.DatabaseURL, "LOG_LEVEL": "info",
-		// Ore: poll mode with one-second windows (svcproc.OrePoll), uploads
-		// that give up after a few seconds.
-		"ORE_UPLOAD_TIMEOUT": uploadTimeout.String(), "ORE_SHUTDOWN_TIMEOUT": "10s",
+		// Ore: poll mode with one-second windows (svcproc.OrePoll), small
+		// batches (a redelivered message lands in another batch than its
+		// first), uploads that give up after a few seconds.
+		"ORE_POLL_BATCH_SIZE": "40", "ORE_UPLOAD_TIMEOUT": uploadTimeout.String(), "ORE_SHUTDOWN_TIMEOUT": "10s",
 		// Masora: small chunks (more commit points to crash between), the
 		// emulator's tables left to expire, calls that give up in seconds.
 		"MASORA_CHUNK_FILES": "4", "MASORA_BIGQUERY_KEEP_TABLES": "true", "MASORA_BIGQUERY_TIMEOUT": "20s",

@@ -37,7 +37,10 @@ func New(target string) (*Proxy, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("faultproxy: target %q is not a base URL", target)
 	}
-	p := &Proxy{forward: httputil.NewSingleHostReverseProxy(u)}
+	// The target sees its own host in Host, as a direct client would send
+	// it: fake-gcs-server tells XML API reads (GET /<bucket>/<object>) by
+	// their Host being its public host.
+	p := &Proxy{forward: &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }}}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	p.URL = p.srv.URL
 	return p, nil
