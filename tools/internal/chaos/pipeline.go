@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -297,23 +296,25 @@ func binaries(t *testing.T) svcproc.Binaries {
 	return bins
 }
 
-// logFile keeps the services' output in a file whose tail the test prints
-// when it fails.
+// logFile keeps the services' output in a file, removed when the test
+// passes; when it fails the file stays and the test prints its tail.
 func logFile(t *testing.T) io.Writer {
 	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "services.log"))
+	f, err := os.CreateTemp("", "chaos-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(f.Name())
-			if len(b) > 12000 {
-				b = b[len(b)-12000:]
-			}
-			t.Logf("services' output (last 12 kB of %s):\n%s", f.Name(), b)
-		}
 		f.Close()
+		if !t.Failed() {
+			os.Remove(f.Name())
+			return
+		}
+		b, _ := os.ReadFile(f.Name())
+		if len(b) > 12000 {
+			b = b[len(b)-12000:]
+		}
+		t.Logf("services' output (kept in %s), last 12 kB:\n%s", f.Name(), b)
 	})
 	return f
 }

@@ -301,13 +301,24 @@ func masoraKilledMidLoad(p *Pipeline) {
 // chunk has copied rows and not committed.
 func killBetweenCopyAndCommit(p *Pipeline, m *svcproc.Masora, summary string) {
 	p.T.Helper()
-	conn, err := pgx.Connect(p.Ctx, p.DatabaseURL)
+	locker, err := pgx.Connect(p.Ctx, p.DatabaseURL)
 	if err != nil {
 		p.T.Fatal(err)
 	}
-	defer conn.Close(context.WithoutCancel(p.Ctx))
-	tx, err := conn.Begin(p.Ctx)
+	defer locker.Close(context.WithoutCancel(p.Ctx))
+	// Watch from another connection: pg_stat_activity is read once per
+	// transaction, so the locking transaction would never see a change.
+	watcher, err := pgx.Connect(p.Ctx, p.DatabaseURL)
 	if err != nil {
+		p.T.Fatal(err)
+	}
+	defer watcher.Close(context.WithoutCancel(p.Ctx))
+	tx, err := locker.Begin(p.Ctx)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	var lockPID int
+	if err := tx.QueryRow(p.Ctx, "SELECT pg_backend_pid()").Scan(&lockPID); err != nil {
 		p.T.Fatal(err)
 	}
 	if _, err := tx.Exec(p.Ctx, "LOCK TABLE "+pgx.Identifier{summary}.Sanitize()+" IN EXCLUSIVE MODE"); err != nil {
@@ -321,11 +332,12 @@ func killBetweenCopyAndCommit(p *Pipeline, m *svcproc.Masora, summary string) {
 	}()
 	err = waitFor(p.Ctx, settleWithin, 100*time.Millisecond, func() (bool, string, error) {
 		var blocked int
-		err := tx.QueryRow(p.Ctx, `SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))`).Scan(&blocked)
+		err := watcher.QueryRow(p.Ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, lockPID).Scan(&blocked)
 		return blocked > 0, "no chunk waits for the summary lock", err
 	}, 1)
 	if err != nil {
 		tx.Rollback(p.Ctx)
+		m.Dump()
 		p.T.Fatalf("no chunk reached its summary update: %v", err)
 	}
 	m.Kill()
@@ -361,14 +373,16 @@ func killDuringQuery(p *Pipeline, m *svcproc.Masora) {
 		p.T.Logf("run answered %v %v", a, err)
 	}()
 	select {
+	case <-answered:
+	case <-time.After(settleWithin):
+		p.T.Fatal("no answer within " + settleWithin.String())
+	}
+	select {
 	case <-killed:
 		p.T.Log("masora SIGKILLed while its BigQuery query was in flight")
-	case <-answered:
+	default:
 		p.T.Fatal("the run ended without sending a query")
-	case <-time.After(settleWithin):
-		p.T.Fatal("no query within " + settleWithin.String())
 	}
-	<-answered
 }
 
 // concurrentTriggers: two Masora instances over the same database; in each
