@@ -63,6 +63,7 @@ type jsonSchemaNode struct {
 	ExclusiveMinimum     json.Number                `json:"exclusiveMinimum,omitempty"`
 	ExclusiveMaximum     json.Number                `json:"exclusiveMaximum,omitempty"`
 	Not                  *jsonSchemaNode            `json:"not,omitempty"`
+	AnyOf                []*jsonSchemaNode          `json:"anyOf,omitempty"`
 	Properties           jsonSchemaProperties       `json:"properties,omitempty"`
 	Required             []string                   `json:"required,omitempty"`
 	PropertyNames        *jsonSchemaNode            `json:"propertyNames,omitempty"`
@@ -131,11 +132,15 @@ func (lt *LogType) JSONSchema() ([]byte, error) {
 		},
 		Defs: map[string]*jsonSchemaNode{
 			jsonDef: {
-				Description:          "Any JSON value whose strings and member names hold no NUL character (U+0000): the pipeline stores it in Postgres jsonb, which refuses \\u0000.",
-				Pattern:              NoNULPattern,
-				PropertyNames:        &jsonSchemaNode{Pattern: NoNULPattern},
-				AdditionalProperties: &jsonSchemaNode{Ref: "#/$defs/" + jsonDef},
-				Items:                &jsonSchemaNode{Ref: "#/$defs/" + jsonDef},
+				Description: "Any JSON value whose strings and member names hold no NUL character (U+0000): the pipeline stores it in Postgres jsonb, which refuses \\u0000. One branch per type, so that validators with strict type checks (ajv) take it without warnings.",
+				AnyOf: []*jsonSchemaNode{
+					{Type: "string", Pattern: NoNULPattern},
+					{Type: "object", PropertyNames: &jsonSchemaNode{Pattern: NoNULPattern}, AdditionalProperties: &jsonSchemaNode{Ref: "#/$defs/" + jsonDef}},
+					{Type: "array", Items: &jsonSchemaNode{Ref: "#/$defs/" + jsonDef}},
+					{Type: "number"},
+					{Type: "boolean"},
+					{Type: "null"},
+				},
 			},
 		},
 	}
