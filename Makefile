@@ -10,7 +10,7 @@ MODULES := libs libs/schema libs/producer libs/testkit schemas services/ore serv
 GO    ?= go
 STACK := $(GO) run ./tools/cmd/stack
 
-.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench lint lint-infra demo lambda-zip bqschema images
+.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench lint lint-infra demo lambda-zip generate bqschema jsonschema images
 
 help: ## list the targets (default)
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -120,8 +120,13 @@ lint-infra: ## terraform fmt -check and a configuration load of each stack (no p
 	done; \
 	exit $$status
 
+generate: bqschema jsonschema ## regenerate every file derived from schemas/logtypes (commit the result)
+
 bqschema: ## regenerate infra/gcp/schemas/<log_type>_v<N>.json and infra/gcp/views/<log_type>.sql from schemas/logtypes
 	$(GO) run ./tools/cmd/bqschema-gen
+
+jsonschema: ## regenerate schemas/jsonschema/<log_type>/v<N>.schema.json (JSON Schema for producers) from schemas/logtypes
+	$(GO) run ./tools/cmd/jsonschema-gen
 
 images: ## build the Ore (poll mode) and Masora container images (needs Docker; not available on our machines)
 	docker build -f services/ore/Dockerfile --build-arg VERSION=$(VERSION) -t ore-masora/ore:$(VERSION) .

@@ -232,7 +232,7 @@ func (f *Field) parseString(s string, v *Value) string {
 		v.Str = u
 	case TypeTimestamp:
 		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
+		if err != nil || !rfc3339Shape(s) {
 			return fmt.Sprintf("must be an RFC 3339 time with a UTC offset, like 2026-11-26T10:00:00+01:00, got %q", clipString(s))
 		}
 		if t.Year() < 1 || t.Year() > 9999 {
@@ -250,6 +250,43 @@ func (f *Field) parseString(s string, v *Value) string {
 	}
 	return ""
 }
+
+// rfc3339Shape reports whether s has the shape RFC 3339 gives a time with an
+// offset: 2006-01-02T15:04:05, optionally '.' and one or more digits, then Z
+// or ±hh:mm with hh at most 23 and mm at most 59. time.Parse checks the ranges
+// of the other parts but also accepts a one-digit hour, a ',' before the
+// fraction and offsets of 24 hours or 60 minutes, which RFC 3339 does not
+// (go.dev/issue/54580); the JSON Schema of the log type rejects them too.
+func rfc3339Shape(s string) bool {
+	const head = "0000-00-00T00:00:00"
+	if len(s) <= len(head) {
+		return false
+	}
+	for i := 0; i < len(head); i++ {
+		if head[i] == '0' && !isDigit(s[i]) || head[i] != '0' && s[i] != head[i] {
+			return false
+		}
+	}
+	rest := s[len(head):]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && isDigit(rest[n]) {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	if rest == "Z" {
+		return true
+	}
+	return len(rest) == len("+07:00") && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
+		isDigit(rest[1]) && isDigit(rest[2]) && isDigit(rest[4]) && isDigit(rest[5]) &&
+		(rest[1] < '2' || rest[1] == '2' && rest[2] <= '3') && rest[4] <= '5'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func (f *Field) checkRange(x float64, raw []byte) string {
 	if f.Min != nil && x < *f.Min {

@@ -195,6 +195,56 @@ func TestDecodeInvalid(t *testing.T) {
 	}
 }
 
+// TestDecodeTimestamp checks which occurred_at strings are RFC 3339 times
+// with an offset. time.Parse alone accepted a one-digit hour, a ',' before
+// the fraction and offsets of 24 hours or 60 minutes; the JSON Schema of the
+// log type rejects them, and so must the validator.
+func TestDecodeTimestamp(t *testing.T) {
+	lt := userAction(t)
+	tests := []struct {
+		ts     string
+		wantOK bool
+	}{
+		{"2026-11-26T10:15:30Z", true},
+		{"2026-11-26T10:15:30+01:00", true},
+		{"2026-11-26T10:15:30-00:00", true},
+		{"2026-11-26T10:15:30.5Z", true},
+		{"2026-11-26T10:15:30.1234567890123+23:59", true}, // digits past nanoseconds are dropped
+		{"2024-02-29T00:00:00Z", true},
+		{"2000-02-29T00:00:00Z", true},
+		{"0001-01-01T00:00:00Z", true},
+		{"9999-12-31T23:59:59-23:59", true},
+		{"2026-11-26T10:15:30", false},       // no offset
+		{"2026-11-26T10:15:30+0100", false},  // offset without ':'
+		{"2026-11-26t10:15:30Z", false},      // lower case t
+		{"2026-11-26T10:15:30z", false},      // lower case z
+		{"2026-11-26 10:15:30Z", false},      // space for T
+		{"2026-11-26T10:15:30.Z", false},     // '.' without digits
+		{"2026-11-26T23:59:60Z", false},      // leap second
+		{"2026-11-26T24:00:00Z", false},      // hour 24
+		{"2026-02-29T00:00:00Z", false},      // not a leap year
+		{"1900-02-29T00:00:00Z", false},      // centuries are not leap years
+		{"2026-11-31T00:00:00Z", false},      // November has 30 days
+		{"0000-01-01T00:00:00Z", false},      // year 0
+		{"2026-11-26T1:15:30Z", false},       // one-digit hour: time.Parse accepts it
+		{"2026-11-26T10:15:30,5Z", false},    // ',' before the fraction: time.Parse accepts it
+		{"2026-11-26T10:15:30+24:00", false}, // offset hour 24: time.Parse accepts it
+		{"2026-11-26T10:15:30-24:00", false}, // offset hour 24: time.Parse accepts it
+		{"2026-11-26T10:15:30+23:60", false}, // offset minute 60: time.Parse accepts it
+		{"2026-11-26T10:15:30Z\n", false},    // trailing newline
+		{"\u0032026-11-26T10:15:30Z", true},  // escaped in JSON: the same string
+	}
+	for _, tc := range tests {
+		t.Run(tc.ts, func(t *testing.T) {
+			body := strings.Replace(validUserAction, "2026-11-26T10:15:30.123456+01:00", tc.ts, 1)
+			_, err := lt.Decode([]byte(body))
+			if gotOK := err == nil; gotOK != tc.wantOK {
+				t.Errorf("Decode with occurred_at %q: error %v, want ok = %v", tc.ts, err, tc.wantOK)
+			}
+		})
+	}
+}
+
 func TestDecodeNotJSON(t *testing.T) {
 	lt := userAction(t)
 	tests := []struct {
