@@ -90,7 +90,7 @@ func TestLoadRejects(t *testing.T) {
 		want []string // the lines after the first; nil: no error
 	}{
 		{map[string]string{}, []string{
-			"GCS_BUCKET is required: bucket the parquet files and quarantine go to",
+			"GCS_BUCKET is required: bucket the parquet files and quarantine go to (not needed by ore redrive)",
 			"SQS_QUEUE_URL is required in poll mode: set it to the queue Ore consumes",
 			"AWS_REGION is required in poll mode: set it to the queue's region",
 		}},
@@ -142,7 +142,7 @@ func TestLoadForCommands(t *testing.T) {
 		want []string // the lines after the first; nil: no error
 	}{
 		{config.CommandReplay, map[string]string{}, []string{
-			"GCS_BUCKET is required: bucket the parquet files and quarantine go to",
+			"GCS_BUCKET is required: bucket the parquet files and quarantine go to (not needed by ore redrive)",
 			"SQS_QUEUE_URL is required for ore replay: set it to the queue the quarantined messages go back to",
 			"AWS_REGION is required for ore replay: set it to the queue's region",
 		}},
