@@ -144,6 +144,7 @@ func Run(ctx context.Context, o Options, f Filter) (Counts, error) {
 	}
 	r.progress = progress.New(po)
 	err := r.all(ctx)
+	r.flush(ctx) // what was queued before an error: sent, or counted as failed
 	r.progress.Finish()
 	return r.counts(), err
 }
