@@ -11,9 +11,12 @@ import (
 	"unicode/utf8"
 )
 
-// MaxBodyBytes is the largest message body the pipeline accepts (the SQS
-// message size limit Ore and the producer library agree on).
-const MaxBodyBytes = 256 * 1024
+// MaxBodyBytes is the largest message body the pipeline accepts: 1 MiB,
+// the SQS message size limit (Amazon SQS message quotas; it was 256 KiB
+// before), which Ore and the producer library agree on. SQS counts message
+// attributes toward the same limit, so a producer's body must leave room for
+// its log_type attribute.
+const MaxBodyBytes = 1024 * 1024
 
 // ErrNotJSON is returned (wrapped) for a body that is not a UTF-8 JSON object.
 var ErrNotJSON = errors.New("body is not a JSON object")

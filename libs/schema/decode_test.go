@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 )
 
 const validUserAction = `{
@@ -256,7 +257,7 @@ func TestDecodeNotJSON(t *testing.T) {
 		{"string", `"hello"`, `top level is "hello"`},
 		{"trailing garbage", `{} x`, "invalid character 'x'"},
 		{"invalid utf8", "{\"a\":\"\xff\"}", "not valid UTF-8"},
-		{"oversize", `{"a":"` + strings.Repeat("x", schema.MaxBodyBytes) + `"}`, "over the 262144 byte limit"},
+		{"oversize", `{"a":"` + strings.Repeat("x", schema.MaxBodyBytes) + `"}`, "over the 1048576 byte limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,6 +269,42 @@ func TestDecodeNotJSON(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.wantIn)
 			}
 		})
+	}
+}
+
+// TestDecodeBodySizeBoundary: a valid body of exactly MaxBodyBytes (1 MiB,
+// the SQS limit) decodes; one byte more is refused with the sizes named.
+func TestDecodeBodySizeBoundary(t *testing.T) {
+	if schema.MaxBodyBytes != 1<<20 {
+		t.Fatalf("MaxBodyBytes = %d, want 1 MiB (1048576), the SQS message size limit", schema.MaxBodyBytes)
+	}
+	reg := schema.MustLoad()
+	lt := userAction(t)
+	for _, tc := range []struct {
+		size    int
+		wantErr string
+	}{
+		{schema.MaxBodyBytes, ""},
+		{schema.MaxBodyBytes + 1, "body is not a JSON object: 1048577 bytes is over the 1048576 byte limit"},
+	} {
+		g, err := eventgen.New(reg, eventgen.Options{Seed: 1, BodyBytes: tc.size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := g.Event("user_action", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ev.Body) != tc.size {
+			t.Fatalf("generated body is %d bytes, want %d", len(ev.Body), tc.size)
+		}
+		_, err = lt.Decode(ev.Body)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%d-byte body: Decode error %v, want none", tc.size, err)
+		case tc.wantErr != "" && (!errors.Is(err, schema.ErrNotJSON) || err.Error() != tc.wantErr):
+			t.Errorf("%d-byte body: Decode error %v, want ErrNotJSON %q", tc.size, err, tc.wantErr)
+		}
 	}
 }
 

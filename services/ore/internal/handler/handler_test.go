@@ -139,9 +139,17 @@ func TestHandle(t *testing.T) {
 			{"unknown", "page_view", `unknown log type "page_view" (known: seller_action, user_action)`},
 			{"nolt", "", "no log_type message attribute and no log_type string field in the body"},
 			{"ltnotstring", "", "no log_type message attribute"},
-			{"huge", "user_action", fmt.Sprintf("body is %d bytes, over the 262144 byte limit", len(huge))},
+			{"huge", "user_action", fmt.Sprintf("body is %d bytes, over the 1048576 byte limit", len(huge))},
 			{"wrongtype", "seller_action", "invalid seller_action message"},
 		},
+	}, {
+		desc: "body size: exactly 1 MiB is written, one byte more is quarantined",
+		batch: []events.SQSMessage{
+			m("max", "user_action", sized(t, 1, schema.MaxBodyBytes)),
+			m("over", "user_action", sized(t, 2, schema.MaxBodyBytes+1)),
+		},
+		wantFiles: map[string][]string{dataPath("user_action", "max"): {"max"}},
+		wantBad:   []bad{{"over", "user_action", "body is 1048577 bytes, over the 1048576 byte limit"}},
 	}, {
 		desc:    "every message bad: no data file",
 		batch:   []events.SQSMessage{m("x", "user_action", `{}`)},
@@ -202,6 +210,26 @@ func TestHandle(t *testing.T) {
 			checkQuarantine(t, tt.batch, tt.wantBad, out.Quarantine)
 		})
 	}
+}
+
+// sized returns user_action event i with its body padded to size bytes.
+func sized(t *testing.T, i, size int) string {
+	t.Helper()
+	if schema.MaxBodyBytes != 1<<20 {
+		t.Fatalf("schema.MaxBodyBytes = %d, want SQS's 1 MiB", schema.MaxBodyBytes)
+	}
+	g, err := eventgen.New(schema.MustLoad(), eventgen.Options{Seed: 1, BodyBytes: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := g.Event("user_action", i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Body) != size {
+		t.Fatalf("body of %d bytes, want %d", len(ev.Body), size)
+	}
+	return string(ev.Body)
 }
 
 var cmpEmpty = cmp.FilterValues(func(a, b map[string][]string) bool { return len(a) == 0 && len(b) == 0 }, cmp.Ignore())
