@@ -46,3 +46,56 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
     sourceQueueArns   = [aws_sqs_queue.events.arn]
   })
 }
+
+# Queue policies: every request without TLS is denied, whoever sends it. The events queue also
+# lets the producer accounts listed in producer_account_ids send (their own IAM policies must
+# allow it too: output producer_policy_json).
+data "aws_iam_policy_document" "tls_only" {
+  for_each = {
+    events = aws_sqs_queue.events.arn
+    dlq    = aws_sqs_queue.dlq.arn
+  }
+
+  statement {
+    sid       = "DenyWithoutTLS"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [each.value]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "events" && length(var.producer_account_ids) > 0 ? [var.producer_account_ids] : []
+    content {
+      sid       = "ProducerAccountsSend"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+      resources = [each.value]
+
+      principals {
+        type        = "AWS"
+        identifiers = [for id in statement.value : "arn:aws:iam::${id}:root"]
+      }
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "events" {
+  queue_url = aws_sqs_queue.events.id
+  policy    = data.aws_iam_policy_document.tls_only["events"].json
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.tls_only["dlq"].json
+}
