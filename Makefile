@@ -99,19 +99,14 @@ LAMBDA_ARCHES := arm64 amd64
 TERRAFORM ?= terraform
 TF_STACKS := infra/aws infra/gcp
 
-lambda-zip: ## build Ore's Lambda zips (bootstrap, provided.al2023): $(DIST)/ore-lambda-{arm64,amd64}.zip
-	@set -e; for arch in $(LAMBDA_ARCHES); do \
-		dir=$(DIST)/lambda-$$arch; rm -rf $$dir; mkdir -p $$dir; \
-		(cd services/ore && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -buildvcs=false \
-			-tags lambda.norpc -ldflags "-s -w -X main.version=$(VERSION)" -o $(abspath $(DIST))/lambda-$$arch/bootstrap ./cmd/ore); \
-		rm -f $(DIST)/ore-lambda-$$arch.zip; \
-		(cd $$dir && zip -q -X ../ore-lambda-$$arch.zip bootstrap); \
-		echo "$(DIST)/ore-lambda-$$arch.zip ($$(du -h $(DIST)/ore-lambda-$$arch.zip | cut -f1), version $(VERSION))"; \
-	done
+lambda-zip: ## build Ore's Lambda zips (bootstrap, provided.al2023), byte-identical for the same source: $(DIST)/ore-lambda-{arm64,amd64}.zip
+	$(GO) run ./tools/cmd/lambdazip -version $(VERSION) -dist $(DIST) $(LAMBDA_ARCHES)
 
-lint-infra: ## terraform fmt -check and a configuration load of each stack (no providers needed)
+lint-infra: ## Terraform files parse and are formatted (always); with terraform installed, also terraform fmt -check and a configuration load of each stack (no providers needed)
 	@status=0; \
-	if ! command -v $(TERRAFORM) >/dev/null; then echo "lint-infra: $(TERRAFORM) not found; install Terraform >= 1.6"; exit 1; fi; \
+	echo "==> infra: HCL syntax and terraform fmt formatting (tools/internal/tfcheck)"; \
+	(cd tools && $(GO) test -count=1 -run 'TestInfra$$' ./internal/tfcheck/) || status=1; \
+	if ! command -v $(TERRAFORM) >/dev/null; then echo "lint-infra: $(TERRAFORM) not found, skipping terraform fmt -check and terraform providers (install Terraform >= 1.6 for them)"; exit $$status; fi; \
 	echo "==> terraform fmt -check -recursive infra"; \
 	TF_CLI_CONFIG_FILE=/dev/null $(TERRAFORM) fmt -check -recursive infra || { echo "run: terraform fmt -recursive infra"; status=1; }; \
 	for s in $(TF_STACKS); do \

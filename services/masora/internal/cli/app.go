@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/storage"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -20,6 +21,7 @@ import (
 	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
 	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
@@ -52,21 +54,52 @@ func (a *app) close() {
 // does not say (connect_timeout).
 const defaultConnectTimeout = 10 * time.Second
 
+// database says how to reach the reporting Postgres: DATABASE_URL's host, or
+// the Cloud SQL connector's dialer when MASORA_CLOUDSQL_INSTANCE is set. Call
+// the returned func once the last connection is closed.
+func database(ctx context.Context, cfg *config.Config) (dbconn.Options, func(), error) {
+	o := dbconn.Options{DatabaseURL: cfg.DatabaseURL, MaxConns: cfg.DBMaxConns, ConnectTimeout: defaultConnectTimeout}
+	if cfg.CloudSQLInstance == "" {
+		return o, func() {}, nil
+	}
+	d, err := dbconn.NewCloudSQLDialer(ctx, cfg.CloudSQLIPType)
+	if err != nil {
+		return o, nil, fmt.Errorf("MASORA_CLOUDSQL_INSTANCE=%s: %w", cfg.CloudSQLInstance, err)
+	}
+	o.Instance, o.Dialer = cfg.CloudSQLInstance, d
+	return o, func() { d.Close() }, nil
+}
+
 // openPool connects the reporting Postgres's pool.
-func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+func openPool(ctx context.Context, cfg *config.Config, db dbconn.Options) (*pgxpool.Pool, error) {
+	pool, err := dbconn.Pool(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	pcfg.MaxConns = cfg.DBMaxConns
-	if pcfg.ConnConfig.ConnectTimeout == 0 {
-		pcfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("Postgres pool for %s: %w", envconfig.RedactPassword(cfg.DatabaseURL), err)
+		return nil, fmt.Errorf("%s: %w", describeDatabase(cfg), err)
 	}
 	return pool, nil
+}
+
+// describeDatabase names the reporting Postgres in errors, without password.
+func describeDatabase(cfg *config.Config) string {
+	if cfg.CloudSQLInstance != "" {
+		return fmt.Sprintf("%s through Cloud SQL instance %s", envconfig.RedactPassword(cfg.DatabaseURL), cfg.CloudSQLInstance)
+	}
+	return envconfig.RedactPassword(cfg.DatabaseURL)
+}
+
+// connConfig returns the configuration of one connection to the reporting
+// Postgres (migrations, status), with the closer of its dialer.
+func connConfig(ctx context.Context, cfg *config.Config) (*pgx.ConnConfig, func(), error) {
+	db, closeDB, err := database(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := dbconn.ConnConfig(db)
+	if err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	return cc, closeDB, nil
 }
 
 // newBigQuery returns the BigQuery client of cfg: the emulator's endpoint
@@ -109,7 +142,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	}()
 	reg := schema.MustLoad()
 
-	pool, err := openPool(ctx, cfg)
+	db, closeDB, err := database(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, closeDB)
+	pool, err := openPool(ctx, cfg, db)
 	if err != nil {
 		return nil, err
 	}

@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
@@ -27,7 +31,17 @@ type Config struct {
 
 	// DatabaseURL is the reporting Postgres, a pgx connection string
 	// ($DATABASE_URL, required). Never log it: use envconfig.RedactPassword.
+	// With CloudSQLInstance only its database, user and parameters count.
 	DatabaseURL string
+	// CloudSQLInstance connects through the Cloud SQL Go connector with IAM
+	// database authentication to this instance, its connection name
+	// project:region:instance ($MASORA_CLOUDSQL_INSTANCE, empty: connect to
+	// DATABASE_URL's host). DATABASE_URL's user is then the IAM database
+	// user and it has no password.
+	CloudSQLInstance string
+	// CloudSQLIPType is the instance address the connector dials
+	// ($MASORA_CLOUDSQL_IP_TYPE: public, private or psc; public).
+	CloudSQLIPType dbconn.IPType
 	// DBMaxConns bounds the Postgres pool ($MASORA_DB_MAX_CONNS, 4; at least
 	// 2: one connection holds the run's lock, one loads).
 	DBMaxConns int32
@@ -119,6 +133,10 @@ func (c *Config) vars() envconfig.Vars {
 		envconfig.LogLevel(&c.LogLevel),
 		{Name: "DATABASE_URL", Required: true, Value: envconfig.ConnString(&c.DatabaseURL),
 			Doc: "the reporting Postgres, a pgx connection string, e.g. postgres://masora@host:5432/reports"},
+		{Name: "MASORA_CLOUDSQL_INSTANCE", Value: envconfig.Match(&c.CloudSQLInstance, validInstance.MatchString, "a Cloud SQL instance connection name, project:region:instance"),
+			Doc: "connect through the Cloud SQL Go connector with IAM database authentication to this instance (project:region:instance); DATABASE_URL then names only the database and the IAM user, without password; empty: connect to DATABASE_URL's host"},
+		{Name: "MASORA_CLOUDSQL_IP_TYPE", Default: string(dbconn.PublicIP), Value: envconfig.Enum(&c.CloudSQLIPType, dbconn.PublicIP, dbconn.PrivateIP, dbconn.PSC),
+			Doc: "the instance address the connector dials: public (no VPC needed, IAM authorizes), private (needs VPC egress) or psc"},
 		{Name: "MASORA_DB_MAX_CONNS", Default: "4", Value: envconfig.Int(&c.DBMaxConns, 2, 1000),
 			Doc: "Postgres pool size, 2 to 1000: one connection holds the run's lock, one loads"},
 		{Name: "BIGQUERY_PROJECT", Value: envconfig.Match(&c.BigQueryProject, warehouse.ValidProject, "a Google Cloud project ID, like my-project"),
@@ -185,10 +203,47 @@ func Load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, envconfig.Missing("MASORA_OIDC_ALLOWED_EMAILS",
 			"with MASORA_OIDC_AUDIENCE: list the Cloud Scheduler service accounts allowed to trigger runs"))
 	}
+	errs = append(errs, c.checkCloudSQL(getenv)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, invalid(err)
 	}
 	return c, nil
+}
+
+// validInstance matches a Cloud SQL instance connection name:
+// project:region:instance, the project possibly domain-scoped
+// (example.com:project).
+var validInstance = regexp.MustCompile(`^([a-z0-9.-]+:)?[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]+:[a-z][a-z0-9-]*$`)
+
+// checkCloudSQL reports what contradicts the Cloud SQL connector settings:
+// an IP type without an instance, and, with one, a DATABASE_URL whose user is
+// not an IAM database user or that has a password (IAM database
+// authentication logs in with the caller's Google credentials).
+func (c *Config) checkCloudSQL(getenv func(string) string) []error {
+	if envconfig.Unset(getenv, "MASORA_CLOUDSQL_INSTANCE") {
+		if !envconfig.Unset(getenv, "MASORA_CLOUDSQL_IP_TYPE") {
+			return []error{envconfig.Invalid("MASORA_CLOUDSQL_IP_TYPE", getenv("MASORA_CLOUDSQL_IP_TYPE"),
+				"only used with MASORA_CLOUDSQL_INSTANCE: set that too, or unset this")}
+		}
+		return nil
+	}
+	if c.DatabaseURL == "" || c.CloudSQLInstance == "" {
+		return nil // reported by Load
+	}
+	pc, err := pgconn.ParseConfig(c.DatabaseURL)
+	if err != nil {
+		return []error{envconfig.Invalid("DATABASE_URL", envconfig.RedactPassword(c.DatabaseURL), "want a pgx connection string: "+err.Error())}
+	}
+	var errs []error
+	if pc.Password != "" {
+		errs = append(errs, envconfig.Invalid("DATABASE_URL", envconfig.RedactPassword(c.DatabaseURL),
+			"want no password with MASORA_CLOUDSQL_INSTANCE: IAM database authentication logs in with Masora's Google credentials (remove the password, and PGPASSWORD)"))
+	}
+	if !strings.Contains(pc.User, "@") {
+		errs = append(errs, envconfig.Invalid("DATABASE_URL", envconfig.RedactPassword(c.DatabaseURL),
+			fmt.Sprintf("want an IAM database user with MASORA_CLOUDSQL_INSTANCE, not %q: the service account's email without .gserviceaccount.com, e.g. user=masora@my-project.iam dbname=reports", pc.User)))
+	}
+	return errs
 }
 
 // invalid introduces the configuration problems err lists.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
 )
 
 func env(m map[string]string) func(string) string {
@@ -24,6 +25,7 @@ func TestLoadDefaults(t *testing.T) {
 		Port:                8080,
 		LogLevel:            slog.LevelInfo,
 		DatabaseURL:         "postgres://u:p@h/db",
+		CloudSQLIPType:      dbconn.PublicIP,
 		DBMaxConns:          4,
 		BigQueryStorageRead: true,
 		BigQueryTimeout:     2 * time.Minute,
@@ -74,6 +76,7 @@ func TestLoadAll(t *testing.T) {
 		Port:                9090,
 		LogLevel:            slog.LevelDebug,
 		DatabaseURL:         "postgres://h/db",
+		CloudSQLIPType:      dbconn.PublicIP,
 		DBMaxConns:          8,
 		BigQueryProject:     "local-project",
 		BigQueryDataset:     "masora_tmp",
@@ -98,6 +101,47 @@ func TestLoadAll(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadCloudSQL(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want *config.Config
+	}{
+		{"PublicByDefault", map[string]string{
+			"DATABASE_URL": "user=ore-masora-masora@my-project.iam dbname=reports", "MASORA_CLOUDSQL_INSTANCE": "my-project:europe-west1:ore-masora",
+		}, &config.Config{
+			DatabaseURL: "user=ore-masora-masora@my-project.iam dbname=reports", CloudSQLInstance: "my-project:europe-west1:ore-masora", CloudSQLIPType: dbconn.PublicIP,
+		}},
+		{"PrivateDomainScopedURL", map[string]string{
+			"DATABASE_URL":             "postgres://masora%40my-project.iam@/reports",
+			"MASORA_CLOUDSQL_INSTANCE": "example.com:my-project:us-central1:reports", "MASORA_CLOUDSQL_IP_TYPE": "PRIVATE",
+		}, &config.Config{
+			DatabaseURL:      "postgres://masora%40my-project.iam@/reports",
+			CloudSQLInstance: "example.com:my-project:us-central1:reports", CloudSQLIPType: dbconn.PrivateIP,
+		}},
+		{"PSC", map[string]string{
+			"DATABASE_URL": "user=me@example.com dbname=reports", "MASORA_CLOUDSQL_INSTANCE": "p1:asia-southeast1:i", "MASORA_CLOUDSQL_IP_TYPE": "psc",
+		}, &config.Config{DatabaseURL: "user=me@example.com dbname=reports", CloudSQLInstance: "p1:asia-southeast1:i", CloudSQLIPType: dbconn.PSC}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := config.Load(env(tc.set))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep := cmp.FilterPath(func(p cmp.Path) bool {
+				switch p.Last().String() {
+				case ".DatabaseURL", ".CloudSQLInstance", ".CloudSQLIPType":
+					return false
+				}
+				return len(p) > 2 // a field of the Config
+			}, cmp.Ignore())
+			if diff := cmp.Diff(tc.want, got, keep); diff != "" {
+				t.Errorf("Load mismatch (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -149,6 +193,17 @@ func TestLoadErrors(t *testing.T) {
 		{"bad JWKS URL", map[string]string{"MASORA_OIDC_JWKS_URL": "file:///keys"}, []string{`MASORA_OIDC_JWKS_URL="file:///keys": want an http or https URL, like https://host:port`}},
 		{"oidc without emails", map[string]string{"MASORA_OIDC_AUDIENCE": "https://x", "MASORA_OIDC_ALLOWED_EMAILS": " , "}, []string{
 			"MASORA_OIDC_ALLOWED_EMAILS is required with MASORA_OIDC_AUDIENCE: list the Cloud Scheduler service accounts allowed to trigger runs"}},
+		{"bad Cloud SQL instance", map[string]string{"DATABASE_URL": "user=m@p.iam dbname=r", "MASORA_CLOUDSQL_INSTANCE": "reports"}, []string{
+			`MASORA_CLOUDSQL_INSTANCE="reports": want a Cloud SQL instance connection name, project:region:instance`}},
+		{"bad Cloud SQL IP type", map[string]string{"DATABASE_URL": "user=m@p.iam dbname=r", "MASORA_CLOUDSQL_INSTANCE": "p:europe-west1:i", "MASORA_CLOUDSQL_IP_TYPE": "vpc"}, []string{
+			`MASORA_CLOUDSQL_IP_TYPE="vpc": want public, private or psc`}},
+		{"IP type without instance", map[string]string{"MASORA_CLOUDSQL_IP_TYPE": "private"}, []string{
+			`MASORA_CLOUDSQL_IP_TYPE="private": only used with MASORA_CLOUDSQL_INSTANCE: set that too, or unset this`}},
+		{"Cloud SQL with a password and no IAM user", map[string]string{"DATABASE_URL": "postgres://masora:pw@h/reports", "MASORA_CLOUDSQL_INSTANCE": "p:europe-west1:i"}, []string{
+			`DATABASE_URL="postgres://masora:xxxxx@h/reports": want no password with MASORA_CLOUDSQL_INSTANCE: IAM database authentication logs in with Masora's Google credentials (remove the password, and PGPASSWORD)`,
+			`DATABASE_URL="postgres://masora:xxxxx@h/reports": want an IAM database user with MASORA_CLOUDSQL_INSTANCE, not "masora": the service account's email without .gserviceaccount.com, e.g. user=masora@my-project.iam dbname=reports`}},
+		{"Cloud SQL with an unparsable URL", map[string]string{"DATABASE_URL": "postgres://%zz", "MASORA_CLOUDSQL_INSTANCE": "p:europe-west1:i"}, []string{
+			`DATABASE_URL="(unparsable connection URL)": want a pgx connection string: cannot parse ` + "`postgres://%zz`" + `: failed to parse as URL (invalid percent-encoded token: "%zz")`}},
 		{"short token", map[string]string{"MASORA_AUTH_TOKEN": "secret"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters"}},
 		{"every problem at once", map[string]string{"DATABASE_URL": "", "PORT": "x", "MASORA_CHUNK_FILES": "-1"}, []string{
 			`PORT="x": want a whole number from 1 to 65535`,

@@ -52,7 +52,7 @@ func NewPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	env := stacktest.Load(t)
 	p := &Postgres{Env: env, Registry: schema.MustLoad(), DSN: stacktest.PostgresSchema(t, env)}
-	if _, err := reportdb.Migrate(t.Context(), p.DSN); err != nil {
+	if _, err := reportdb.Migrate(t.Context(), ConnConfig(t, p.DSN)); err != nil {
 		t.Fatalf("masoratest: migrate: %v", err)
 	}
 	pool, err := pgxpool.New(t.Context(), p.DSN)
@@ -62,6 +62,17 @@ func NewPostgres(t testing.TB) *Postgres {
 	t.Cleanup(pool.Close)
 	p.Pool = pool
 	return p
+}
+
+// ConnConfig parses dsn, a pgx connection string, into the connection
+// configuration reportdb and the doctor take.
+func ConnConfig(t testing.TB, dsn string) *pgx.ConnConfig {
+	t.Helper()
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("masoratest: parse %s: %v", dsn, err)
+	}
+	return cc
 }
 
 // BeforeCommit returns pool as a loader.DB that calls hook just before each
