@@ -66,6 +66,9 @@ func TestLoadAll(t *testing.T) {
 		"MASORA_OIDC_JWKS_URL":         "http://127.0.0.1:1/jwks",
 		"MASORA_INSECURE_LOCAL":        "true",
 		"MASORA_BIGQUERY_STORAGE_READ": "true",
+		"MASORA_DLQ_URL":               "https://sqs.eu-west-1.amazonaws.com/123456789012/ore-events-dlq",
+		"AWS_REGION":                   "eu-west-1",
+		"SQS_ENDPOINT":                 "http://127.0.0.1:9324",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +98,9 @@ func TestLoadAll(t *testing.T) {
 		OIDCIssuer:          "https://issuer.example",
 		OIDCJWKSURL:         "http://127.0.0.1:1/jwks",
 		InsecureLocal:       true,
+		DLQURL:              "https://sqs.eu-west-1.amazonaws.com/123456789012/ore-events-dlq",
+		AWSRegion:           "eu-west-1",
+		SQSEndpoint:         "http://127.0.0.1:9324",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -149,6 +155,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad JWKS URL", map[string]string{"MASORA_OIDC_JWKS_URL": "file:///keys"}, []string{`MASORA_OIDC_JWKS_URL="file:///keys": want an http or https URL, like https://host:port`}},
 		{"oidc without emails", map[string]string{"MASORA_OIDC_AUDIENCE": "https://x", "MASORA_OIDC_ALLOWED_EMAILS": " , "}, []string{
 			"MASORA_OIDC_ALLOWED_EMAILS is required with MASORA_OIDC_AUDIENCE: list the Cloud Scheduler service accounts allowed to trigger runs"}},
+		{"bad DLQ URL", map[string]string{"MASORA_DLQ_URL": "ore-events-dlq"}, []string{`MASORA_DLQ_URL="ore-events-dlq": want an http or https URL, like https://host:port`}},
+		{"bad SQS endpoint", map[string]string{"SQS_ENDPOINT": "127.0.0.1:9324"}, []string{`SQS_ENDPOINT="127.0.0.1:9324": want an http or https URL, like https://host:port`}},
 		{"short token", map[string]string{"MASORA_AUTH_TOKEN": "secret"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters"}},
 		{"every problem at once", map[string]string{"DATABASE_URL": "", "PORT": "x", "MASORA_CHUNK_FILES": "-1"}, []string{
 			`PORT="x": want a whole number from 1 to 65535`,
