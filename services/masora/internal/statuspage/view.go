@@ -24,6 +24,7 @@ const (
 // pageView is what the page template renders.
 type pageView struct {
 	Now      string
+	NowISO   string
 	NowUnix  int64
 	Refresh  int
 	Hours    int
@@ -112,6 +113,7 @@ type viewOptions struct {
 func newView(s *Status, o viewOptions) pageView {
 	v := pageView{
 		Now:     s.Now.Format(timeLayout),
+		NowISO:  s.Now.Format(time.RFC3339),
 		NowUnix: s.Now.Unix(),
 		Refresh: int(o.refresh / time.Second),
 		Hours:   len(s.Hours),
