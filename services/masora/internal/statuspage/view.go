@@ -81,7 +81,9 @@ type runView struct {
 
 // chart is an inline SVG bar chart of one value per hour.
 type chart struct {
-	Class         string
+	Class string
+	// Empty is true when every value is 0: no chart is drawn.
+	Empty         bool
 	Width, Height int
 	Left          int
 	PlotBottom    int
@@ -219,6 +221,7 @@ func newChart(hours []time.Time, values []int64, class, unit string) chart {
 		Height:     plotTop + plotHeight + labelHeight,
 		PlotBottom: plotTop + plotHeight,
 		Max:        group(top),
+		Empty:      top == 0,
 		Unit:       unit,
 	}
 	for i, h := range hours {

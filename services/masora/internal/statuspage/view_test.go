@@ -97,8 +97,8 @@ func TestChart(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("bars (-want +got):\n%s", diff)
 			}
-			if c.Max != tt.max {
-				t.Errorf("max label %q, want %q", c.Max, tt.max)
+			if c.Max != tt.max || c.Empty != (tt.max == "0") {
+				t.Errorf("max label %q, empty %v; want %q", c.Max, c.Empty, tt.max)
 			}
 			// Midnight is labelled with its date.
 			if diff := cmp.Diff([]axisLabel{{X: plotLeft + barStep, Text: "Nov 30"}}, c.Labels); diff != "" {
@@ -163,6 +163,7 @@ func TestRender(t *testing.T) {
 		Hours: hoursEnding(now, 2),
 		DLQ:   DLQ{Known: true, Depth: 1234},
 		LogTypes: []LogType{
+			{Name: "seller_action", Defined: true, RowsPerHour: []int64{0, 0}, QuarantinedPerHour: []int64{0, 0}},
 			{Name: "user_action", Defined: true, NewestHour: now.Truncate(time.Hour), RowsPerHour: []int64{10, 20}, QuarantinedPerHour: []int64{0, 1},
 				Runs:       []ledger.Run{{ID: 3, Trigger: "schedule", Status: "failed", StartedAt: now, Error: `<script>alert("x")</script>`}},
 				TopReasons: []ReasonCount{{Kind: "invalid", Reason: `field "user_id": <missing>`, Messages: 1}}},
@@ -189,6 +190,7 @@ func TestRender(t *testing.T) {
 			`<section class="logtype" id="lt-none" data-log-type="">`,
 			`<h2>(no log type) <span class="muted">(quarantine only: not a defined log type)</span></h2>`,
 			`<meta http-equiv="refresh" content="60">`,
+			`<p class="muted chart-empty rows">none in these hours</p>`,
 		}, []string{`<script>`}},
 		{"DLQ unknown", &Status{Now: now, DLQ: DLQ{Reason: "MASORA_DLQ_URL is not set"}}, []string{
 			`<strong>unknown</strong> <span id="dlq-reason">(MASORA_DLQ_URL is not set)</span>`,
