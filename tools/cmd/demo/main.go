@@ -126,6 +126,6 @@ func statusPage(ctx context.Context, stdout io.Writer, res *demo.Result) error {
 	case <-ctx.Done():
 		return nil
 	case <-res.Masora.Done():
-		return errors.New("masora stopped on its own while serving the status page (run with -v to see its log)")
+		return fmt.Errorf("masora stopped on its own while serving the status page (%v; run with -v to see its log)", res.Masora.Err())
 	}
 }

@@ -395,6 +395,9 @@ func (m *Masora) StatusPage() string { return m.URL + "/?token=" + m.token }
 // Done is closed when Masora has exited.
 func (m *Masora) Done() <-chan struct{} { return m.done }
 
+// Err is how Masora exited, once Done is closed.
+func (m *Masora) Err() error { return m.err }
+
 // Stop stops Masora with SIGTERM, and SIGKILL if it has not exited 30 s
 // later.
 func (m *Masora) Stop() {
