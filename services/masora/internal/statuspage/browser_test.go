@@ -85,13 +85,13 @@ func browser(t *testing.T, path string) context.Context {
 
 // shown is what the test reads from the page's DOM.
 type shown struct {
-	URL      string        `json:"url"`
-	Now      int64         `json:"now"`
-	DLQ      string        `json:"dlq"`
-	LogTypes []shownSecion `json:"logTypes"`
+	URL      string         `json:"url"`
+	Now      int64          `json:"now"`
+	DLQ      string         `json:"dlq"`
+	LogTypes []shownSection `json:"logTypes"`
 }
 
-type shownSecion struct {
+type shownSection struct {
 	Name             string     `json:"name"`
 	Newest           string     `json:"newest"`
 	Lag              string     `json:"lag"`
@@ -341,7 +341,7 @@ func expected(t *testing.T, pg *masoratest.Postgres, now time.Time) shown {
 	var want shown
 	for _, name := range names {
 		defined := slices.Contains(pg.Registry.Names(), name)
-		sec := shownSecion{Name: name}
+		sec := shownSection{Name: name}
 		if defined {
 			var newest *time.Time
 			if err := pg.Pool.QueryRow(ctx, `SELECT max(hour) FROM masora_manifest WHERE log_type = $1`, name).Scan(&newest); err != nil {
