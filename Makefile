@@ -128,7 +128,7 @@ images: ## build the Ore (poll mode) and Masora container images (needs Docker; 
 	docker build -f services/masora/Dockerfile -t ore-masora/masora:$(VERSION) .
 
 # EVENTS sizes the demo; KEEP=1 leaves the stack up afterwards (it is only stopped if the demo
-# started it).
+# started it) and keeps Masora serving its status page until Ctrl-C.
 EVENTS ?= 3000
 KEEP   ?=
 
@@ -139,7 +139,7 @@ demo: deps ## run the pipeline end to end on the local stack and print a report 
 	$(STACK) up >/dev/null || status=$$?; \
 	if [ $$status -eq 0 ]; then \
 		stays=true; [ $$started = 1 ] && [ -z "$(KEEP)" ] && stays=false; \
-		( set -a; . .stack/env; set +a; $(GO) run ./tools/cmd/demo -events $(EVENTS) -stack-stays=$$stays ) || status=$$?; \
+		( set -a; . .stack/env; set +a; $(GO) run ./tools/cmd/demo -events $(EVENTS) -stack-stays=$$stays -keep-masora=$(if $(KEEP),true,false) ) || status=$$?; \
 	fi; \
 	if [ $$started = 1 ] && [ -z "$(KEEP)" ]; then $(STACK) down >/dev/null || true; \
 	else echo "the stack is still up: make stack-env shows its endpoints, make stack-down stops it"; fi; \

@@ -22,12 +22,14 @@ import (
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
 	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
+	"github.com/ore-masora/pipeline/services/masora/internal/dlq"
 	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 	"github.com/ore-masora/pipeline/services/masora/internal/server"
 	"github.com/ore-masora/pipeline/services/masora/internal/source"
+	"github.com/ore-masora/pipeline/services/masora/internal/statuspage"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
@@ -35,6 +37,8 @@ import (
 type app struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	reg     *schema.Registry
+	pool    *pgxpool.Pool
 	metrics *metrics.Metrics
 	ledger  *ledger.Ledger
 	loader  *loader.Loader
@@ -141,6 +145,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		}
 	}()
 	reg := schema.MustLoad()
+	a.reg = reg
 
 	db, closeDB, err := database(ctx, cfg)
 	if err != nil {
@@ -152,6 +157,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		return nil, err
 	}
 	a.closers = append(a.closers, pool.Close)
+	a.pool = pool
 	a.ledger = ledger.New(pool)
 	if a.loader, err = loader.New(pool, reg, loader.Options{}); err != nil {
 		return nil, err
@@ -206,5 +212,17 @@ func (a *app) handler(ctx context.Context) (http.Handler, error) {
 	return server.New(server.Deps{
 		Runner: a.runner, History: a.ledger, Auth: authn, Metrics: a.metrics, Log: a.log,
 		Ready: map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
+		Page:  a.statusPage(ctx),
 	}), nil
+}
+
+// statusPage returns the status page served at /, with the DLQ's depth
+// when MASORA_DLQ_URL is set.
+func (a *app) statusPage(ctx context.Context) *statuspage.Page {
+	o := statuspage.Options{Pool: a.pool, LogTypes: a.reg.Names(), Log: a.log,
+		DLQUnsetReason: "MASORA_DLQ_URL is not set"}
+	if a.cfg.DLQURL != "" {
+		o.DLQ = dlq.New(ctx, dlq.Options{URL: a.cfg.DLQURL, Region: a.cfg.AWSRegion, Endpoint: a.cfg.SQSEndpoint})
+	}
+	return statuspage.New(o)
 }

@@ -122,6 +122,16 @@ type Config struct {
 	// InsecureLocal allows serving /run and /backfill with no
 	// authentication at all; for a laptop only ($MASORA_INSECURE_LOCAL, false).
 	InsecureLocal bool
+
+	// DLQURL is the SQS dead-letter queue whose depth the status page shows
+	// ($MASORA_DLQ_URL, empty: the page shows the depth as unknown).
+	DLQURL string
+	// AWSRegion is the dead-letter queue's region ($AWS_REGION, empty: the
+	// AWS SDK's own chain: AWS_DEFAULT_REGION, the shared config file).
+	AWSRegion string
+	// SQSEndpoint replaces the SQS endpoint, for an emulator ($SQS_ENDPOINT,
+	// empty: AWS).
+	SQSEndpoint string
 }
 
 // vars is the table of every variable Masora reads, bound to c's fields:
@@ -178,9 +188,15 @@ func (c *Config) vars() envconfig.Vars {
 		{Name: "MASORA_OIDC_JWKS_URL", Default: "https://www.googleapis.com/oauth2/v3/certs", Value: envconfig.URL(&c.OIDCJWKSURL),
 			Doc: "where the issuer's signing keys are fetched"},
 		{Name: "MASORA_AUTH_TOKEN", Secret: true, Value: envconfig.Match(&c.AuthToken, func(s string) bool { return len(s) >= 16 }, "at least 16 characters"),
-			Doc: "shared bearer token for /run and /backfill, for local use; empty: off"},
+			Doc: "shared bearer token for /run and /backfill, for local use, and the status page's login; empty: off"},
 		{Name: "MASORA_INSECURE_LOCAL", Default: "false", Value: envconfig.Bool(&c.InsecureLocal),
 			Doc: "serve /run and /backfill with no authentication at all; for a laptop only"},
+		{Name: "MASORA_DLQ_URL", Value: envconfig.URL(&c.DLQURL),
+			Doc: "SQS dead-letter queue whose depth the status page shows (AWS credentials from the SDK's default chain); empty: shown as unknown"},
+		{Name: "AWS_REGION", Value: envconfig.String(&c.AWSRegion),
+			Doc: "region of MASORA_DLQ_URL; empty: the AWS SDK's default chain"},
+		{Name: "SQS_ENDPOINT", Value: envconfig.URL(&c.SQSEndpoint),
+			Doc: "SQS endpoint override for an emulator, used for MASORA_DLQ_URL; empty: AWS"},
 	}
 }
 

@@ -68,6 +68,9 @@ func TestLoadAll(t *testing.T) {
 		"MASORA_OIDC_JWKS_URL":         "http://127.0.0.1:1/jwks",
 		"MASORA_INSECURE_LOCAL":        "true",
 		"MASORA_BIGQUERY_STORAGE_READ": "true",
+		"MASORA_DLQ_URL":               "https://sqs.eu-west-1.amazonaws.com/123456789012/ore-events-dlq",
+		"AWS_REGION":                   "eu-west-1",
+		"SQS_ENDPOINT":                 "http://127.0.0.1:9324",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +101,9 @@ func TestLoadAll(t *testing.T) {
 		OIDCIssuer:          "https://issuer.example",
 		OIDCJWKSURL:         "http://127.0.0.1:1/jwks",
 		InsecureLocal:       true,
+		DLQURL:              "https://sqs.eu-west-1.amazonaws.com/123456789012/ore-events-dlq",
+		AWSRegion:           "eu-west-1",
+		SQSEndpoint:         "http://127.0.0.1:9324",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -204,6 +210,8 @@ func TestLoadErrors(t *testing.T) {
 			`DATABASE_URL="postgres://masora:xxxxx@h/reports": want an IAM database user with MASORA_CLOUDSQL_INSTANCE, not "masora": the service account's email without .gserviceaccount.com, e.g. user=masora@my-project.iam dbname=reports`}},
 		{"Cloud SQL with an unparsable URL", map[string]string{"DATABASE_URL": "postgres://%zz", "MASORA_CLOUDSQL_INSTANCE": "p:europe-west1:i"}, []string{
 			`DATABASE_URL="(unparsable connection URL)": want a pgx connection string: cannot parse ` + "`postgres://%zz`" + `: failed to parse as URL (invalid percent-encoded token: "%zz")`}},
+		{"bad DLQ URL", map[string]string{"MASORA_DLQ_URL": "ore-events-dlq"}, []string{`MASORA_DLQ_URL="ore-events-dlq": want an http or https URL, like https://host:port`}},
+		{"bad SQS endpoint", map[string]string{"SQS_ENDPOINT": "127.0.0.1:9324"}, []string{`SQS_ENDPOINT="127.0.0.1:9324": want an http or https URL, like https://host:port`}},
 		{"short token", map[string]string{"MASORA_AUTH_TOKEN": "secret"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters"}},
 		{"every problem at once", map[string]string{"DATABASE_URL": "", "PORT": "x", "MASORA_CHUNK_FILES": "-1"}, []string{
 			`PORT="x": want a whole number from 1 to 65535`,

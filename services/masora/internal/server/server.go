@@ -53,6 +53,8 @@ type Deps struct {
 	Log     *slog.Logger
 	// Ready are checked by /readyz, by name (postgres, bigquery, storage).
 	Ready map[string]Checker
+	// Page, when set, is served at / (see pageRoutes).
+	Page Page
 }
 
 // maxBody bounds request bodies; requests are small JSON objects.
@@ -67,8 +69,10 @@ const maxBody = 64 << 10
 //	GET  /healthz   the process is up
 //	GET  /readyz    Postgres, BigQuery and Cloud Storage are reachable
 //	GET  /metrics   Prometheus metrics
+//	GET  /          the status page, when Deps.Page is set (and POST /login)
 //
-// /run, /backfill and /runs require authentication.
+// /run, /backfill and /runs require authentication; the status page
+// accepts the same credentials or its session cookie.
 func New(d Deps) http.Handler {
 	s := &server{d: d}
 	mux := http.NewServeMux()
@@ -82,6 +86,9 @@ func New(d Deps) http.Handler {
 	}))
 	mux.Handle("GET /readyz", s.route("/readyz", s.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	if d.Page != nil {
+		s.pageRoutes(mux)
+	}
 	return mux
 }
 
