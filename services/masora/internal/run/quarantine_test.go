@@ -10,7 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
@@ -186,7 +185,7 @@ func TestRunQuarantine(t *testing.T) {
 			}
 			checkQuarantineSummary(t, s)
 			for kind, n := range map[string]float64{"invalid_fields": 1, "malformed_json": 2, "invalid_text": 1, "unclassified": 1, "unknown_log_type": 1, "no_log_type": 1} {
-				if got := testutil.ToFloat64(d.Metrics.Quarantined.WithLabelValues(kind)); got != n {
+				if got := labelledCounter(t, d.Metrics, "masora_quarantined_messages_total", "reason_kind", kind); got != n {
 					t.Errorf("masora_quarantined_messages_total{reason_kind=%q} = %v, want %v", kind, got, n)
 				}
 			}
