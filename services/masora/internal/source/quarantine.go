@@ -60,28 +60,44 @@ func (r *Records) Next() (quarantine.Record, error) {
 			r.next++
 			continue
 		}
-		uri := r.b.URI(o.Name)
 		if errors.Is(err, quarantine.ErrMalformed) {
-			return quarantine.Record{}, &fault.BadObjectsError{URIs: []string{uri},
-				Err: fmt.Errorf("quarantine object %s generation %d: %w: %w", uri, o.Generation, fault.ErrBadObject, err)}
+			return quarantine.Record{}, r.bad(o, err)
 		}
-		return quarantine.Record{}, gcpfault.Classify("read "+uri, err)
+		return quarantine.Record{}, gcpfault.Classify("read "+r.b.URI(o.Name), err)
 	}
 }
 
 func (r *Records) open(o Object) error {
 	rc, err := r.b.client.Bucket(r.b.bucket).Object(o.Name).Generation(o.Generation).NewReader(r.ctx)
-	uri := r.b.URI(o.Name)
 	switch {
 	case errors.Is(err, storage.ErrObjectNotExist):
-		return &fault.BadObjectsError{URIs: []string{uri},
-			Err: fmt.Errorf("quarantine object %s generation %d: %w: it vanished after it was listed", uri, o.Generation, fault.ErrBadObject)}
+		return r.bad(o, errors.New("it vanished after it was listed"))
 	case err != nil:
-		return gcpfault.Classify("read "+uri, err)
+		return gcpfault.Classify("read "+r.b.URI(o.Name), err)
 	}
 	r.rc, r.dec = rc, quarantine.NewReader(rc)
 	return nil
 }
+
+// bad returns the error of a quarantine object that cannot be loaded,
+// naming it.
+func (r *Records) bad(o Object, cause error) error {
+	uri := r.b.URI(o.Name)
+	return &fault.BadObjectsError{URIs: []string{uri}, Err: &badObject{
+		msg: fmt.Sprintf("quarantine object %s generation %d cannot be loaded: %v", uri, o.Generation, cause), cause: cause}}
+}
+
+// badObject is a quarantine object that cannot be loaded: it wraps
+// fault.ErrBadObject and its cause without repeating the sentinel's text,
+// which speaks of parquet objects.
+type badObject struct {
+	msg   string
+	cause error
+}
+
+func (e *badObject) Error() string { return e.msg }
+
+func (e *badObject) Unwrap() []error { return []error{fault.ErrBadObject, e.cause} }
 
 // closeObject closes the object being read. Nothing is written, so the
 // error of closing a reader says nothing the reads did not.
