@@ -83,12 +83,12 @@ func TestHelpOnceOnStdout(t *testing.T) {
 func TestMigrateAndStatus(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": stacktest.PostgresSchema(t, stacktest.Load(t))}
 	for range 2 {
-		if r := run(t.Context(), env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "at migration 3 of 3") {
+		if r := run(t.Context(), env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "at migration 4 of 4") {
 			t.Fatalf("masora migrate = exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	}
 	r := run(t.Context(), env, "status")
-	if r.code != 0 || !strings.Contains(r.stdout, "migration 3 of 3") || !strings.Contains(r.stdout, "RUN  LOG TYPE") {
+	if r.code != 0 || !strings.Contains(r.stdout, "migration 4 of 4") || !strings.Contains(r.stdout, "RUN  LOG TYPE") {
 		t.Errorf("masora status = exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
