@@ -137,6 +137,17 @@ func badMessages(gen *eventgen.Gen, first int) ([]Message, error) {
 	}
 	id := func(m map[string]any) string { return m[schema.FieldEventID].(string) }
 	missing, wrongType, badEnum, unknown, oversize, unnamed := valid[0], valid[1], valid[2], valid[3], valid[4], valid[5]
+	// Bad data comes from a few producers, each with its own bug, so the
+	// report's data-quality table has something to say.
+	for _, p := range []struct {
+		fields map[string]any
+		source string
+	}{
+		{missing, "mobile-api"}, {wrongType, "mobile-api"}, {badEnum, "web-frontend"},
+		{unknown, "web-frontend"}, {oversize, "whatsapp-bot"}, {unnamed, "legacy-importer"},
+	} {
+		p.fields[schema.FieldSource] = p.source
+	}
 	delete(missing, "user_id")
 	wrongType["quantity"] = "two"
 	badEnum["channel"] = "fax"
