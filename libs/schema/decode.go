@@ -19,7 +19,23 @@ import (
 const MaxBodyBytes = 1024 * 1024
 
 // ErrNotJSON is returned (wrapped) for a body that is not a UTF-8 JSON object.
+// The error also wraps ErrNotUTF8 or a *SizeError when that is why.
 var ErrNotJSON = errors.New("body is not a JSON object")
+
+// ErrNotUTF8 is returned (wrapped, with ErrNotJSON) for a body that is not
+// valid UTF-8 text.
+var ErrNotUTF8 = errors.New("not valid UTF-8")
+
+// SizeError is returned (wrapped, with ErrNotJSON) for a body over the size
+// limit.
+type SizeError struct {
+	// Size is the body's size and Limit the largest accepted, in bytes.
+	Size, Limit int
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("%d bytes is over the %d byte limit", e.Size, e.Limit)
+}
 
 // FieldError says why one field of a body is invalid.
 type FieldError struct {
@@ -152,10 +168,10 @@ func PeekLogType(body []byte) (string, bool) {
 
 func checkObject(body []byte) error {
 	if len(body) > MaxBodyBytes {
-		return fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrNotJSON, len(body), MaxBodyBytes)
+		return fmt.Errorf("%w: %w", ErrNotJSON, &SizeError{Size: len(body), Limit: MaxBodyBytes})
 	}
 	if !utf8.Valid(body) {
-		return fmt.Errorf("%w: not valid UTF-8", ErrNotJSON)
+		return fmt.Errorf("%w: %w", ErrNotJSON, ErrNotUTF8)
 	}
 	if !json.Valid(body) {
 		var v any

@@ -268,6 +268,13 @@ func TestDecodeNotJSON(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.wantIn) {
 				t.Errorf("error %q does not contain %q", err, tc.wantIn)
 			}
+			var size *schema.SizeError
+			if got, want := errors.As(err, &size), tc.name == "oversize"; got != want {
+				t.Errorf("error %q: is a *SizeError = %v, want %v", err, got, want)
+			}
+			if got, want := errors.Is(err, schema.ErrNotUTF8), tc.name == "invalid utf8"; got != want {
+				t.Errorf("error %q: wraps ErrNotUTF8 = %v, want %v", err, got, want)
+			}
 		})
 	}
 }

@@ -466,6 +466,9 @@ type Report struct {
 	CartsConfirmed, CartsCancelled map[string]int64
 	// Summaries holds every hourly summary row, per log type.
 	Summaries map[string]map[HourKey]HourCount
+	// Quality is the data-quality summary of the quarantine (see
+	// readQuality).
+	Quality Quality
 }
 
 // SummaryRow is one row of an hourly summary.
@@ -514,6 +517,9 @@ func ReadReport(ctx context.Context, t Target) (*Report, error) {
 		if name == "user_action" {
 			r.TopActions = top(rows, 8)
 		}
+	}
+	if r.Quality, err = readQuality(ctx, conn); err != nil {
+		return nil, err
 	}
 	rows, err := conn.Query(ctx, `SELECT action, channel, count(*) FROM user_actions
 		WHERE action IN ('cart_confirmed', 'cart_cancelled') GROUP BY 1, 2`)

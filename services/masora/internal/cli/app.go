@@ -189,7 +189,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 
 	a.runner = run.New(run.Deps{
 		Registry: reg, Objects: a.bucket, Inspector: a.bucket, Warehouse: a.wh, Loader: a.loader, Ledger: a.ledger,
-		Metrics: a.metrics, Log: log,
+		Quarantine: &run.Quarantine{Records: a.bucket, Loader: a.loader},
+		Metrics:    a.metrics, Log: log,
 	}, run.Options{
 		Lookback: cfg.Lookback, ChunkFiles: cfg.ChunkFiles, ChunkTimeout: cfg.ChunkTimeout, LockWait: cfg.LockWait,
 		StorageRead: cfg.BigQueryStorageRead,

@@ -380,6 +380,10 @@ func TestNotReady(t *testing.T) {
 			_, err := l.LoadChunk(ctx, loader.Chunk{RunID: 1, LogType: "user_action", Objects: objects(1), Open: newUserActions(1, 0, 1, time.Second).open})
 			return err
 		},
+		"LoadQuarantine": func() error {
+			_, err := l.LoadQuarantine(ctx, loader.QuarantineChunk{RunID: 1, Objects: objects(1)})
+			return err
+		},
 	} {
 		if err := f(); !errors.Is(err, fault.ErrUnavailable) {
 			t.Errorf("%s with Postgres down: %v, want an error wrapping %v", name, err, fault.ErrUnavailable)

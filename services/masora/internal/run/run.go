@@ -2,6 +2,9 @@
 // take its lock, list the hour folders, subtract the manifest, and load
 // what is new chunk by chunk through BigQuery into Postgres, recording the
 // run and isolating bad objects so that they do not hold up the others.
+// The quarantine objects are a pass of their own in every run, under the
+// log type name QuarantineLogType, loaded the same way except that their
+// records are read from the bucket rather than through BigQuery.
 package run
 
 import (
@@ -84,6 +87,31 @@ type RunLog interface {
 	FinishRun(ctx context.Context, id int64, failedObjects int, runErr error) (*time.Time, error)
 }
 
+// QuarantineLogType is the name the quarantine pass runs, locks and is
+// recorded under, and that a Request names to load only the quarantine.
+const QuarantineLogType = loader.QuarantineLogType
+
+// QuarantineReader reads the records of quarantine objects: a
+// *source.Bucket.
+type QuarantineReader interface {
+	// Records returns a reader of the records of objs, one object after
+	// the other; see source.Records.
+	Records(ctx context.Context, objs []source.Object) *source.Records
+}
+
+// QuarantineLoader loads a chunk of quarantine records into Postgres, all
+// or nothing: a *loader.Loader.
+type QuarantineLoader interface {
+	LoadQuarantine(ctx context.Context, c loader.QuarantineChunk) (loader.QuarantineStats, error)
+}
+
+// Quarantine is what the quarantine pass reads and loads with; it lists
+// through Deps.Objects.
+type Quarantine struct {
+	Records QuarantineReader
+	Loader  QuarantineLoader
+}
+
 // Deps are what a Runner runs with.
 type Deps struct {
 	// Registry holds the log types.
@@ -97,9 +125,13 @@ type Deps struct {
 	// Loader loads each chunk's rows.
 	Loader ChunkLoader
 	// Ledger takes the locks, reads the manifest and records the runs.
-	Ledger  RunLog
-	Metrics *metrics.Metrics
-	Log     *slog.Logger
+	Ledger RunLog
+	// Quarantine, when set, adds the quarantine pass to every run that
+	// covers all log types. Production sets it; nil leaves the quarantine
+	// alone (tests of the log types' loads).
+	Quarantine *Quarantine
+	Metrics    *metrics.Metrics
+	Log        *slog.Logger
 }
 
 // Runner runs loads. It is safe for concurrent use; runs of the same log
@@ -137,7 +169,8 @@ func New(d Deps, opts Options) *Runner {
 
 // Request asks for a run.
 type Request struct {
-	// LogType restricts the run to one log type; empty means all.
+	// LogType restricts the run to one log type, or to the quarantine
+	// (QuarantineLogType); empty means all and the quarantine.
 	LogType string
 	// Trigger says who asked: TriggerSchedule, TriggerBackfill or TriggerCLI.
 	Trigger string
@@ -181,7 +214,14 @@ func (r *Runner) Run(ctx context.Context, req Request) ([]ledger.Run, error) {
 // plan validates the request and returns its log types and hour range.
 func (r *Runner) plan(req Request) ([]string, time.Time, time.Time, error) {
 	names := r.d.Registry.Names()
-	if req.LogType != "" {
+	if r.d.Quarantine != nil {
+		names = append(names, QuarantineLogType)
+	}
+	switch {
+	case req.LogType == "":
+	case req.LogType == QuarantineLogType && r.d.Quarantine != nil:
+		names = []string{req.LogType}
+	default:
 		if _, err := r.d.Registry.Latest(req.LogType); err != nil {
 			return nil, time.Time{}, time.Time{}, fmt.Errorf("%w: %w", fault.ErrInvalid, err)
 		}
@@ -219,14 +259,9 @@ type job struct {
 
 func (r *Runner) runLogType(ctx context.Context, name, trigger string, from, to time.Time) (ledger.Run, error) {
 	j := &job{logType: name, version: make(map[string]int), out: ledger.Run{LogType: name, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: ledger.StatusFailed}}
-	vs, err := r.d.Registry.Versions(name)
-	for _, lt := range vs {
-		if err != nil {
-			break
-		}
-		var s *parquetrow.Schema
-		s, err = parquetrow.New(lt)
-		j.versions = append(j.versions, s)
+	var err error
+	if name != QuarantineLogType {
+		j.versions, err = r.versionSchemas(name)
 	}
 	if err != nil {
 		j.out.Error = err.Error()
@@ -258,6 +293,21 @@ func (r *Runner) runLogType(ctx context.Context, name, trigger string, from, to 
 	}
 	r.d.Metrics.Runs.WithLabelValues(name, j.out.Status).Inc()
 	return j.out, err
+}
+
+// versionSchemas returns the schemas of a log type's versions, oldest first.
+func (r *Runner) versionSchemas(name string) ([]*parquetrow.Schema, error) {
+	vs, err := r.d.Registry.Versions(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*parquetrow.Schema, len(vs))
+	for i, lt := range vs {
+		if out[i], err = parquetrow.New(lt); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // load lists, subtracts the manifest and loads the new objects in chunks.
@@ -309,6 +359,9 @@ const inspectParallelism = 8
 // inspect reads the footers of objs and returns those that can be loaded;
 // the others are recorded as failed. Cloud Storage failing ends the run.
 func (r *Runner) inspect(ctx context.Context, j *job, objs []source.Object) ([]source.Object, error) {
+	if j.logType == QuarantineLogType {
+		return objs, nil // checked line by line as they are loaded
+	}
 	errs := make([]error, len(objs))
 	versions := make([]*parquetrow.Schema, len(objs))
 	g, gctx := errgroup.WithContext(ctx)
@@ -390,6 +443,9 @@ func (r *Runner) loadObjects(ctx context.Context, j *job, objs []source.Object) 
 }
 
 func (r *Runner) loadChunk(ctx context.Context, j *job, objs []source.Object) error {
+	if j.logType == QuarantineLogType {
+		return r.loadQuarantineChunk(ctx, j, objs)
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.ChunkTimeout)
 	defer cancel()
@@ -429,6 +485,13 @@ func (r *Runner) loadChunk(ctx context.Context, j *job, objs []source.Object) er
 	if err != nil {
 		return fmt.Errorf("chunk of %d objects from %s: %w", len(objs), objs[0].Name, err)
 	}
+	r.chunkLoaded(j, objs, st, start)
+	return nil
+}
+
+// chunkLoaded counts a committed chunk in its run's outcome and the metrics,
+// and logs it.
+func (r *Runner) chunkLoaded(j *job, objs []source.Object, st loader.Stats, start time.Time) {
 	j.out.ChunksLoaded++
 	j.out.ObjectsLoaded += len(objs)
 	j.out.RowsLoaded += st.Rows
@@ -444,5 +507,27 @@ func (r *Runner) loadChunk(ctx context.Context, j *job, objs []source.Object) er
 	r.d.Metrics.Duplicates.WithLabelValues(j.logType).Add(float64(st.Duplicates))
 	j.log.Info("chunk loaded", "objects", len(objs), "rows", st.Rows, "duplicates", st.Duplicates,
 		"staged", st.Staged, "summary_hours", st.Hours, "seconds", time.Since(start).Seconds())
+}
+
+// loadQuarantineChunk loads a chunk of quarantine objects: their records,
+// read from the bucket, into the quarantine tables.
+func (r *Runner) loadQuarantineChunk(ctx context.Context, j *job, objs []source.Object) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, r.opts.ChunkTimeout)
+	defer cancel()
+	entries := make([]ledger.Object, len(objs))
+	for i, o := range objs {
+		entries[i] = ledger.Object{Name: o.Name, Generation: o.Generation, Hour: o.Hour, Size: o.Size}
+	}
+	recs := r.d.Quarantine.Records.Records(ctx, objs)
+	defer recs.Close()
+	st, err := r.d.Quarantine.Loader.LoadQuarantine(ctx, loader.QuarantineChunk{RunID: j.out.ID, Objects: entries, Records: recs})
+	if err != nil {
+		return fmt.Errorf("chunk of %d quarantine objects from %s: %w", len(objs), objs[0].Name, err)
+	}
+	for kind, n := range st.Kinds {
+		r.d.Metrics.Quarantined.WithLabelValues(kind).Add(float64(n))
+	}
+	r.chunkLoaded(j, objs, st.Stats, start)
 	return nil
 }
