@@ -186,7 +186,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		Metrics: a.metrics, Log: log,
 	}, run.Options{
 		Lookback: cfg.Lookback, ChunkFiles: cfg.ChunkFiles, ChunkTimeout: cfg.ChunkTimeout, LockWait: cfg.LockWait,
-		StorageRead: cfg.BigQueryStorageRead,
+		StorageRead: cfg.BigQueryStorageRead, Attempts: cfg.ChunkAttempts, MaxBackfill: cfg.BackfillMaxRange,
 	})
 	return a, nil
 }
@@ -205,6 +205,7 @@ func (a *app) handler(ctx context.Context) (http.Handler, error) {
 	}
 	return server.New(server.Deps{
 		Runner: a.runner, History: a.ledger, Auth: authn, Metrics: a.metrics, Log: a.log,
-		Ready: map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
+		Ready:       map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
+		MaxBackfill: a.cfg.BackfillMaxRange,
 	}), nil
 }

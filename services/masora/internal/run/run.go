@@ -130,6 +130,9 @@ type Options struct {
 	ChunkTimeout time.Duration
 	// LockWait is how long to wait for a run of the same log type.
 	LockWait time.Duration
+	// MaxBackfill bounds the range of a request (CheckRange); 0 means
+	// DefaultMaxBackfill.
+	MaxBackfill time.Duration
 	// StorageRead says that results are to be read through the BigQuery
 	// Storage Read API (MASORA_BIGQUERY_STORAGE_READ): a result the client
 	// reads as pages instead is logged and counted.
@@ -150,6 +153,7 @@ type Options struct {
 
 // Defaults of Options.
 const (
+	DefaultMaxBackfill  = 31 * 24 * time.Hour
 	DefaultAttempts     = 5
 	DefaultRetryBackoff = time.Second
 	// maxRetryBackoff bounds the wait between two attempts.
@@ -160,6 +164,9 @@ const (
 func New(d Deps, opts Options) *Runner {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxBackfill == 0 {
+		opts.MaxBackfill = DefaultMaxBackfill
 	}
 	if opts.Attempts == 0 {
 		opts.Attempts = DefaultAttempts
@@ -237,10 +244,32 @@ func (r *Runner) plan(req Request) ([]string, time.Time, time.Time, error) {
 		from = to.Add(-r.opts.Lookback)
 	case from.IsZero() || to.IsZero():
 		return nil, time.Time{}, time.Time{}, fmt.Errorf("%w: a range needs both from and to", fault.ErrInvalid)
-	case to.Before(from):
-		return nil, time.Time{}, time.Time{}, fmt.Errorf("%w: range ends (%s) before it starts (%s)", fault.ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
+	default:
+		if err := CheckRange(from, to, r.opts.MaxBackfill); err != nil {
+			return nil, time.Time{}, time.Time{}, err
+		}
 	}
 	return names, layout.Hour(from), layout.Hour(to), nil
+}
+
+// Epoch is the earliest time a range may start: no data of this pipeline is
+// older.
+var Epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// CheckRange checks the range of a backfill: from Epoch on, to not before
+// from, and spanning at most maxRange (MASORA_BACKFILL_MAX_RANGE). Every
+// error wraps fault.ErrInvalid.
+func CheckRange(from, to time.Time, maxRange time.Duration) error {
+	switch {
+	case from.Before(Epoch):
+		return fmt.Errorf("%w: range starts (%s) before %s: no data of this pipeline is that old", fault.ErrInvalid, from.Format(time.RFC3339), Epoch.Format(time.RFC3339))
+	case to.Before(from):
+		return fmt.Errorf("%w: range ends (%s) before it starts (%s)", fault.ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
+	case to.Sub(from) > maxRange:
+		return fmt.Errorf("%w: range from %s to %s spans %s, more than %s (MASORA_BACKFILL_MAX_RANGE): split it into several backfills",
+			fault.ErrInvalid, from.Format(time.RFC3339), to.Format(time.RFC3339), to.Sub(from), maxRange)
+	}
+	return nil
 }
 
 // job is the state of one log type's run.
