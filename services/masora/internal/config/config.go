@@ -16,6 +16,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
@@ -189,7 +190,7 @@ func (c *Config) vars() envconfig.Vars {
 			Doc: "required token issuer"},
 		{Name: "MASORA_OIDC_JWKS_URL", Default: "https://www.googleapis.com/oauth2/v3/certs", Value: envconfig.URL(&c.OIDCJWKSURL),
 			Doc: "where the issuer's signing keys are fetched"},
-		{Name: "MASORA_AUTH_TOKEN", Secret: true, Value: envconfig.Match(&c.AuthToken, func(s string) bool { return len(s) >= 16 }, "at least 16 characters"),
+		{Name: "MASORA_AUTH_TOKEN", Secret: true, Value: envconfig.Match(&c.AuthToken, func(s string) bool { return len(s) >= 16 && auth.ValidToken(s) }, "at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token)"),
 			Doc: "shared bearer token for /run and /backfill, for local use; empty: off"},
 		{Name: "MASORA_INSECURE_LOCAL", Default: "false", Value: envconfig.Bool(&c.InsecureLocal),
 			Doc: "serve /run and /backfill with no authentication at all; for a laptop only"},

@@ -212,7 +212,8 @@ func TestLoadErrors(t *testing.T) {
 			`DATABASE_URL="postgres://masora:xxxxx@h/reports": want an IAM database user with MASORA_CLOUDSQL_INSTANCE, not "masora": the service account's email without .gserviceaccount.com, e.g. user=masora@my-project.iam dbname=reports`}},
 		{"Cloud SQL with an unparsable URL", map[string]string{"DATABASE_URL": "postgres://%zz", "MASORA_CLOUDSQL_INSTANCE": "p:europe-west1:i"}, []string{
 			`DATABASE_URL="(unparsable connection URL)": want a pgx connection string: cannot parse ` + "`postgres://%zz`" + `: failed to parse as URL (invalid percent-encoded token: "%zz")`}},
-		{"short token", map[string]string{"MASORA_AUTH_TOKEN": "secret"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters"}},
+		{"short token", map[string]string{"MASORA_AUTH_TOKEN": "secret"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token)"}},
+		{"token with a space", map[string]string{"MASORA_AUTH_TOKEN": "not a bearer token at all"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token)"}},
 		{"every problem at once", map[string]string{"DATABASE_URL": "", "PORT": "x", "MASORA_CHUNK_FILES": "-1"}, []string{
 			`PORT="x": want a whole number from 1 to 65535`,
 			"DATABASE_URL is required: the reporting Postgres, a pgx connection string, e.g. postgres://masora@host:5432/reports",
