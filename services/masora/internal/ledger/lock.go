@@ -73,7 +73,11 @@ func (l *Ledger) Lock(ctx context.Context, logTypes []string, wait time.Duration
 	lk := &Lock{held: make(map[string]*session)}
 	if err := s.lockAll(ctx, lk, logTypes, wait); err != nil {
 		l.Unlock(ctx, lk)
-		s.release(ctx, err)
+		if errors.Is(err, fault.ErrBusy) {
+			s.release(ctx, nil) // the connection is fine
+		} else {
+			s.release(ctx, err)
+		}
 		return nil, err
 	}
 	s.release(ctx, nil)
