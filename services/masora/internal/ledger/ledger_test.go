@@ -88,11 +88,11 @@ func TestRuns(t *testing.T) {
 	}
 	silence(t, p, crashed.ID)
 	alive := start("user_action") // the crashed run is abandoned
-	if diff := cmp.Diff(ledger.Started{Abandoned: []int64{crashed.ID}}, alive, cmpopts.IgnoreFields(ledger.Started{}, "Run")); diff != "" {
+	if diff := cmp.Diff(ledger.Started{Abandoned: []int64{crashed.ID}}, alive, cmpopts.IgnoreFields(ledger.Started{}, "Run"), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("StartRun after a silent run (-want +got):\n%s", diff)
 	}
 	next := start("user_action") // alive heartbeats: it is not abandoned
-	if diff := cmp.Diff(ledger.Started{Live: []int64{alive.Run.ID}}, next, cmpopts.IgnoreFields(ledger.Started{}, "Run")); diff != "" {
+	if diff := cmp.Diff(ledger.Started{Live: []int64{alive.Run.ID}}, next, cmpopts.IgnoreFields(ledger.Started{}, "Run"), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("StartRun after a live run (-want +got):\n%s", diff)
 	}
 	if err := l.Heartbeat(ctx, alive.Run.ID); err != nil {

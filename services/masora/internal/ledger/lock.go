@@ -211,6 +211,9 @@ func (l *Ledger) Relock(ctx context.Context, lk *Lock, runID int64, logType stri
 	if !ok {
 		return fmt.Errorf("relock %s for run %d: the run never held its run lock (a bug)", logType, runID)
 	}
+	if old.conn != nil && old.conn.Ping(ctx) != nil {
+		old.close(ctx) // its session ended: free its slot in the pool
+	}
 	s, err := l.newSession(ctx)
 	if err != nil {
 		return pgfault.Classify(fmt.Sprintf("take the run lock of %s again for run %d", logType, runID), err)

@@ -113,14 +113,25 @@ func TestRunLockLost(t *testing.T) {
 		all = append(all, ids...)
 	}
 	chunks := &chunkLog{}
-	b, _ := newRunner(t, s, chunks.db(s.Pool), 1)
+	// Each instance has its pool, as two processes would.
+	instance := func(db func(*pgxpool.Pool) loader.DB) *run.Runner {
+		pool, err := pgxpool.New(t.Context(), s.DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		d := newDeps(t, s, db(pool))
+		d.Ledger = ledger.New(pool)
+		return run.New(d, options(1))
+	}
+	b := instance(func(p *pgxpool.Pool) loader.DB { return chunks.db(p) })
 	type result struct {
 		outs []ledger.Run
 		err  error
 	}
 	bDone := make(chan result, 1)
 	commits := 0
-	a, l := newRunner(t, s, chunks.db(masoratest.BeforeCommit(s.Pool, func(ctx context.Context) error {
+	hook := func(ctx context.Context) error {
 		if commits++; commits != 1 {
 			return nil
 		}
@@ -145,7 +156,8 @@ func TestRunLockLost(t *testing.T) {
 			}
 		}
 		return nil
-	})), 1)
+	}
+	a := instance(func(p *pgxpool.Pool) loader.DB { return chunks.db(masoratest.BeforeCommit(p, hook)) })
 
 	outsA, errA := a.Run(t.Context(), run.Request{Trigger: run.TriggerSchedule, LogType: "user_action"})
 	t.Logf("run A: %v", errA)
@@ -173,7 +185,7 @@ func TestRunLockLost(t *testing.T) {
 		t.Errorf("manifest has %d objects, want 4", n)
 	}
 	checkSummaries(t, s)
-	runs, err := l.Runs(t.Context(), "user_action", 10)
+	runs, err := ledger.New(s.Pool).Runs(t.Context(), "user_action", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
