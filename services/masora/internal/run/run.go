@@ -252,17 +252,17 @@ func (r *Runner) plan(req Request) ([]string, time.Time, time.Time, error) {
 	return names, layout.Hour(from), layout.Hour(to), nil
 }
 
-// Epoch is the earliest time a range may start: no data of this pipeline is
+// epoch is the earliest time a range may start: no data of this pipeline is
 // older.
-var Epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// CheckRange checks the range of a backfill: from Epoch on, to not before
+// CheckRange checks the range of a backfill: from 2000-01-01 UTC on, to not before
 // from, and spanning at most maxRange (MASORA_BACKFILL_MAX_RANGE). Every
 // error wraps fault.ErrInvalid.
 func CheckRange(from, to time.Time, maxRange time.Duration) error {
 	switch {
-	case from.Before(Epoch):
-		return fmt.Errorf("%w: range starts (%s) before %s: no data of this pipeline is that old", fault.ErrInvalid, from.Format(time.RFC3339), Epoch.Format(time.RFC3339))
+	case from.Before(epoch):
+		return fmt.Errorf("%w: range starts (%s) before %s: no data of this pipeline is that old", fault.ErrInvalid, from.Format(time.RFC3339), epoch.Format(time.RFC3339))
 	case to.Before(from):
 		return fmt.Errorf("%w: range ends (%s) before it starts (%s)", fault.ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
 	case to.Sub(from) > maxRange:
