@@ -10,7 +10,7 @@ MODULES := libs libs/schema libs/producer libs/testkit schemas services/ore serv
 GO    ?= go
 STACK := $(GO) run ./tools/cmd/stack
 
-.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench lint lint-infra demo lambda-zip generate bqschema jsonschema images
+.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench fuzz lint lint-infra demo lambda-zip generate bqschema jsonschema images
 
 help: ## list the targets (default)
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -82,6 +82,22 @@ bench: deps ## run every module's benchmarks with the stack up
 		echo "==> $$m: go test -run '^$$' -bench . -benchmem ./..."; \
 		(cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || status=1; \
 	done)
+
+# FUZZTIME is how long `make fuzz` runs each fuzz target. The seed corpora (f.Add and
+# testdata/fuzz/<FuzzName>/) run as plain tests in `make test`.
+FUZZTIME ?= 30s
+
+fuzz: ## run every fuzz target (func Fuzz* of each module's packages) for FUZZTIME each (30s)
+	@status=0; \
+	for m in $(MODULES); do \
+		for d in $$(cd $$m && $(GO) list -f '{{.Dir}}' ./...); do \
+			for t in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' $$d/*_test.go 2>/dev/null); do \
+				echo "==> $${d#$(CURDIR)/}: $$t for $(FUZZTIME)"; \
+				(cd $$d && $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) .) || status=1; \
+			done; \
+		done; \
+	done; \
+	exit $$status
 
 lint: lint-infra ## go vet every module, check gofmt, and lint-infra
 	@status=0; \

@@ -92,6 +92,37 @@ func New(ctx context.Context, opts Options) (*Authenticator, error) {
 	return a, nil
 }
 
+// ParseBearer returns the token of an Authorization header value
+// "Bearer <token>" (RFC 6750 section 2.1: the scheme in any case, one
+// space, a token of ValidToken's characters). Anything else is an error
+// wrapping fault.ErrUnauthenticated.
+func ParseBearer(header string) (string, error) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || !ValidToken(token) {
+		return "", fmt.Errorf("%w: send Authorization: Bearer <token>", fault.ErrUnauthenticated)
+	}
+	return token, nil
+}
+
+// ValidToken reports whether s can be a bearer token: RFC 6750's b64token,
+// one or more of A-Z a-z 0-9 - . _ ~ + / followed by any '='. OIDC ID
+// tokens (JWTs) are; MASORA_AUTH_TOKEN must be.
+func ValidToken(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for _, c := range []byte(body) {
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Check returns the caller of r, or an error wrapping
 // fault.ErrUnauthenticated (no or invalid credentials) or
 // fault.ErrForbidden (a valid token of a caller not allowed). It reads the
@@ -101,9 +132,9 @@ func (a *Authenticator) Check(r *http.Request) (Caller, error) {
 	if a.insecure {
 		return Caller{Method: "insecure"}, nil
 	}
-	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		return Caller{}, fmt.Errorf("%w: send Authorization: Bearer <token>", fault.ErrUnauthenticated)
+	raw, err := ParseBearer(r.Header.Get("Authorization"))
+	if err != nil {
+		return Caller{}, err
 	}
 	if len(a.token) > 0 && subtle.ConstantTimeCompare([]byte(raw), a.token) == 1 {
 		return Caller{Method: "token"}, nil

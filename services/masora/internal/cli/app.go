@@ -193,7 +193,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		Metrics:    a.metrics, Log: log,
 	}, run.Options{
 		Lookback: cfg.Lookback, ChunkFiles: cfg.ChunkFiles, ChunkTimeout: cfg.ChunkTimeout, LockWait: cfg.LockWait,
-		StorageRead: cfg.BigQueryStorageRead,
+		StorageRead: cfg.BigQueryStorageRead, Attempts: cfg.ChunkAttempts, MaxBackfill: cfg.BackfillMaxRange,
 	})
 	return a, nil
 }
@@ -212,8 +212,9 @@ func (a *app) handler(ctx context.Context) (http.Handler, error) {
 	}
 	return server.New(server.Deps{
 		Runner: a.runner, History: a.ledger, Auth: authn, Metrics: a.metrics, Log: a.log,
-		Ready: map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
-		Page:  a.statusPage(ctx),
+		Ready:       map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
+		Page:        a.statusPage(ctx),
+		MaxBackfill: a.cfg.BackfillMaxRange,
 	}), nil
 }
 

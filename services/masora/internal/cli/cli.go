@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -31,6 +30,7 @@ import (
 	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
+	"github.com/ore-masora/pipeline/services/masora/internal/server"
 )
 
 // Env is the outside world of a command.
@@ -299,12 +299,8 @@ func serve(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) err
 	// shutdown grace period is over.
 	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
-	srv := &http.Server{
-		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	srv := server.HTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.Port)), handler)
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("masora serving", "addr", srv.Addr, "config", cfg)

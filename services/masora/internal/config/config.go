@@ -16,6 +16,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
@@ -93,6 +94,14 @@ type Config struct {
 	// one external table, one query and one Postgres transaction
 	// ($MASORA_CHUNK_FILES, 100).
 	ChunkFiles int
+	// ChunkAttempts is how many times a chunk, and the recording of a run's
+	// end, are tried when Postgres fails them transiently: unreachable,
+	// restarting, connection broken ($MASORA_CHUNK_ATTEMPTS, 5; waits of 1s,
+	// 2s, 4s… up to 15s between attempts).
+	ChunkAttempts int
+	// BackfillMaxRange bounds the range of a backfill, from its from to its
+	// to ($MASORA_BACKFILL_MAX_RANGE, 744h: 31 days).
+	BackfillMaxRange time.Duration
 	// LockWait is how long a run waits for another run of the same log type
 	// to finish before it gives up with 409 ($MASORA_LOCK_WAIT, 0: give up
 	// at once).
@@ -175,6 +184,10 @@ func (c *Config) vars() envconfig.Vars {
 			Doc: "how far back a scheduled run lists hour folders, at least 1h"},
 		{Name: "MASORA_CHUNK_FILES", Default: "100", Value: envconfig.Int(&c.ChunkFiles, 1, 10000),
 			Doc: "objects per chunk, 1 to 10000: one external table, one query, one transaction"},
+		{Name: "MASORA_CHUNK_ATTEMPTS", Default: "5", Value: envconfig.Int(&c.ChunkAttempts, 1, 100),
+			Doc: "tries of a chunk, and of recording a run's end, when Postgres fails transiently (restart, broken connection), 1 to 100; waits 1s, 2s, 4s… up to 15s between tries"},
+		{Name: "MASORA_BACKFILL_MAX_RANGE", Default: "744h", Value: envconfig.Duration(&c.BackfillMaxRange, time.Hour, envconfig.MaxDuration),
+			Doc: "longest range of a backfill, from its from to its to (at least 1h); a longer one is refused with 400"},
 		{Name: "MASORA_LOCK_WAIT", Default: "0s", Value: envconfig.Duration(&c.LockWait, 0, envconfig.MaxDuration),
 			Doc: "how long a run waits for its log type's lock before answering 409"},
 		{Name: "MASORA_SHUTDOWN_TIMEOUT", Default: "10s", Value: envconfig.Duration(&c.ShutdownTimeout, 0, envconfig.MaxDuration),
@@ -187,7 +200,7 @@ func (c *Config) vars() envconfig.Vars {
 			Doc: "required token issuer"},
 		{Name: "MASORA_OIDC_JWKS_URL", Default: "https://www.googleapis.com/oauth2/v3/certs", Value: envconfig.URL(&c.OIDCJWKSURL),
 			Doc: "where the issuer's signing keys are fetched"},
-		{Name: "MASORA_AUTH_TOKEN", Secret: true, Value: envconfig.Match(&c.AuthToken, func(s string) bool { return len(s) >= 16 }, "at least 16 characters"),
+		{Name: "MASORA_AUTH_TOKEN", Secret: true, Value: envconfig.Match(&c.AuthToken, func(s string) bool { return len(s) >= 16 && auth.ValidToken(s) }, "at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token)"),
 			Doc: "shared bearer token for /run and /backfill, for local use, and the status page's login; empty: off"},
 		{Name: "MASORA_INSECURE_LOCAL", Default: "false", Value: envconfig.Bool(&c.InsecureLocal),
 			Doc: "serve /run and /backfill with no authentication at all; for a laptop only"},

@@ -34,11 +34,11 @@ func newLoader(t testing.TB, p *masoratest.Postgres, opts loader.Options) *loade
 
 func startRun(t testing.TB, lg *ledger.Ledger) int64 {
 	t.Helper()
-	r, err := lg.StartRun(t.Context(), "user_action", "cli", genBase, genBase.Add(time.Hour))
+	r, err := lg.StartRun(t.Context(), nil, "user_action", "cli", genBase, genBase.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.ID
+	return r.Run.ID
 }
 
 var objSeq int

@@ -348,11 +348,11 @@ func TestRunRefusals(t *testing.T) {
 	s := masoratest.New(t, masoratest.NoDataset)
 	r, l := newRunner(t, s, s.Pool, 10)
 	ctx := t.Context()
-	release, err := l.Lock(ctx, []string{"seller_action"}, 0)
+	lk, err := l.Lock(ctx, []string{"seller_action"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release(ctx)
+	defer l.Unlock(ctx, lk)
 	tests := []struct {
 		name string
 		req  run.Request

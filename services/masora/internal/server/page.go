@@ -50,7 +50,7 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) error {
 
 // loginForm serves POST /login, the login form's submission.
 func (s *server) loginForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	return s.login(w, r, r.PostFormValue("token"))
 }
 
