@@ -309,6 +309,11 @@ func (ss *Session) Start(ctx context.Context, names ...string) error {
 				ss.s.log.Warn("gcs: removed objects the emulator left half-written when it stopped (an unfinished upload does not exist in GCS either)", "objects", removed)
 			}
 		}
+		if name == Postgres {
+			if err := waitPostmasterReaped(c.DataDir, ss.s.opts.Timeout); err != nil {
+				return fmt.Errorf("postgres cannot start: %w", err)
+			}
+		}
 		for _, p := range []int{c.Port, c.GRPCPort} {
 			if p == 0 {
 				continue
