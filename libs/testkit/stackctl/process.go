@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -162,8 +163,12 @@ func waitGone(pgid int, d time.Duration) bool {
 	}
 }
 
-// FreePorts picks n distinct free TCP ports on 127.0.0.1. The listeners are held until all
-// are chosen so that no port is picked twice.
+// FreePorts picks n distinct free TCP ports on 127.0.0.1, below the kernel's range of
+// ephemeral ports when it can. A port in that range may be taken, while its component is
+// stopped, by any outgoing connection on the machine (seen within a second on a busy one),
+// and the component could then not start again in place; ports below it are only ever
+// taken by a program that asks for them. The listeners are held until all are chosen so
+// that no port is picked twice.
 func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	var ls []net.Listener
@@ -172,15 +177,42 @@ func FreePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := stablePortRange()
+	for attempt := 0; len(ports) < n; attempt++ {
+		addr := "127.0.0.1:0"
+		if hi > lo && attempt < 1000 {
+			addr = fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" {
+				continue // taken: try another
+			}
 			return nil, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// stablePortRange returns the ports [lo, hi) that FreePorts picks from: the 10,000 ports
+// below the first ephemeral port (net.ipv4.ip_local_port_range), kept above 1024. An empty
+// range (unreadable setting, or ephemeral ports starting too low) means ephemeral ports.
+func stablePortRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	first, err := strconv.Atoi(f[0])
+	if err != nil || first < 1024+10000 {
+		return 0, 0
+	}
+	return first - 10000, first
 }
 
 // waitFor polls check until it succeeds, the child exits, or timeout passes.
