@@ -102,7 +102,30 @@ func groupAlive(pgid int) bool {
 			continue
 		}
 		state, pgrp, err := procStat(pid)
-		if err == nil && pgrp == pgid && state != 'Z' && state != 'X' {
+		if err == nil && pgrp == pgid && (state != 'Z' && state != 'X' || threadsExiting(pid)) {
+			return true
+		}
+	}
+	return false
+}
+
+// threadsExiting reports whether a process whose main thread is already a zombie still has
+// other threads on their way out. They share its descriptors, so its listening sockets stay
+// open, and its ports taken, until the last one is gone: a SIGKILLed Go or Node server on a
+// busy machine shows this for a moment.
+func threadsExiting(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X' {
 			return true
 		}
 	}
@@ -141,13 +164,20 @@ func killGroup(pgid int) error {
 	return nil
 }
 
-// portFree reports whether port on 127.0.0.1 can be listened on now.
-func portFree(port int) error {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return err
+// waitPortFree waits up to timeout until port on 127.0.0.1 can be listened on, and returns
+// the last error otherwise.
+func waitPortFree(port int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return l.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return l.Close()
 }
 
 func waitGone(pgid int, d time.Duration) bool {

@@ -318,7 +318,7 @@ func (ss *Session) Start(ctx context.Context, names ...string) error {
 			if p == 0 {
 				continue
 			}
-			if err := portFree(p); err != nil {
+			if err := waitPortFree(p, 5*time.Second); err != nil {
 				return fmt.Errorf("%s cannot start in place: its port %d is taken (%v); run stack down, then stack up, for a stack on new ports", name, p, err)
 			}
 		}
@@ -352,6 +352,7 @@ func (ss *Session) Start(ctx context.Context, names ...string) error {
 		if err := ss.defaults(ctx, *c, children[name] != nil); err != nil {
 			return err
 		}
+		ss.s.log.Info(name+" is up", "pid", c.PID, "port", c.Port)
 	}
 	return ss.Save()
 }
