@@ -1,10 +1,11 @@
-package localstack
+package stackctl
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -14,16 +15,6 @@ import (
 	"time"
 )
 
-// procSpec describes a child process to start in its own process group.
-type procSpec struct {
-	name string
-	path string
-	args []string
-	env  []string // added to the inherited environment; later entries win
-	dir  string
-	log  string // log file, appended to
-}
-
 // child is a started process. exited is closed once it has exited; err then holds its status.
 type child struct {
 	pid    int
@@ -31,31 +22,31 @@ type child struct {
 	err    error
 }
 
-// startChild starts spec with stdout and stderr appended to its log file, stdin from
-// /dev/null, in a new process group so that it outlives this command and can be stopped as a
+// startChild starts cmd with stdout and stderr appended to the log file logPath, stdin from
+// /dev/null, in a new process group so that it outlives this process and can be stopped as a
 // group.
-func startChild(spec procSpec) (*child, error) {
-	logf, err := os.OpenFile(spec.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+func startChild(cmd Command, logPath string) (*child, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "---- %s: %s %s\n", time.Now().UTC().Format(time.RFC3339), spec.path, strings.Join(spec.args, " "))
-	cmd := exec.Command(spec.path, spec.args...)
-	cmd.Dir = spec.dir
-	cmd.Env = append(os.Environ(), spec.env...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.path, err)
+	fmt.Fprintf(logf, "---- %s: %s %s\n", time.Now().UTC().Format(time.RFC3339), cmd.Path, strings.Join(cmd.Args, " "))
+	c := exec.Command(cmd.Path, cmd.Args...)
+	c.Dir = cmd.Dir
+	c.Env = append(os.Environ(), cmd.Env...)
+	c.Stdout = logf
+	c.Stderr = logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	c := &child{pid: cmd.Process.Pid, exited: make(chan struct{})}
+	ch := &child{pid: c.Process.Pid, exited: make(chan struct{})}
 	go func() {
-		c.err = cmd.Wait()
-		close(c.exited)
+		ch.err = c.Wait()
+		close(ch.exited)
 	}()
-	return c, nil
+	return ch, nil
 }
 
 // procStat returns the state letter and process group of pid from /proc.
@@ -111,7 +102,30 @@ func groupAlive(pgid int) bool {
 			continue
 		}
 		state, pgrp, err := procStat(pid)
-		if err == nil && pgrp == pgid && state != 'Z' && state != 'X' {
+		if err == nil && pgrp == pgid && (state != 'Z' && state != 'X' || threadsExiting(pid)) {
+			return true
+		}
+	}
+	return false
+}
+
+// threadsExiting reports whether a process whose main thread is already a zombie still has
+// other threads on their way out. They share its descriptors, so its listening sockets stay
+// open, and its ports taken, until the last one is gone: a SIGKILLed Go or Node server on a
+// busy machine shows this for a moment.
+func threadsExiting(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X' {
 			return true
 		}
 	}
@@ -139,6 +153,33 @@ func stopGroup(pgid int, grace time.Duration) (killed bool, err error) {
 	return true, nil
 }
 
+// killGroup sends SIGKILL to process group pgid and waits until it is gone.
+func killGroup(pgid int) error {
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("SIGKILL process group %d: %w", pgid, err)
+	}
+	if !waitGone(pgid, 10*time.Second) {
+		return fmt.Errorf("process group %d still alive 10s after SIGKILL", pgid)
+	}
+	return nil
+}
+
+// waitPortFree waits up to timeout until port on 127.0.0.1 can be listened on, and returns
+// the last error otherwise.
+func waitPortFree(port int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return l.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func waitGone(pgid int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
@@ -152,9 +193,13 @@ func waitGone(pgid int, d time.Duration) bool {
 	}
 }
 
-// freePorts picks n distinct free TCP ports on 127.0.0.1. The listeners are held until all
-// are chosen so that no port is picked twice.
-func freePorts(n int) ([]int, error) {
+// FreePorts picks n distinct free TCP ports on 127.0.0.1, below the kernel's range of
+// ephemeral ports when it can. A port in that range may be taken, while its component is
+// stopped, by any outgoing connection on the machine (seen within a second on a busy one),
+// and the component could then not start again in place; ports below it are only ever
+// taken by a program that asks for them. The listeners are held until all are chosen so
+// that no port is picked twice.
+func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	var ls []net.Listener
 	defer func() {
@@ -162,15 +207,42 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := stablePortRange()
+	for attempt := 0; len(ports) < n; attempt++ {
+		addr := "127.0.0.1:0"
+		if hi > lo && attempt < 1000 {
+			addr = fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" {
+				continue // taken: try another
+			}
 			return nil, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// stablePortRange returns the ports [lo, hi) that FreePorts picks from: the 10,000 ports
+// below the first ephemeral port (net.ipv4.ip_local_port_range), kept above 1024. An empty
+// range (unreadable setting, or ephemeral ports starting too low) means ephemeral ports.
+func stablePortRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	first, err := strconv.Atoi(f[0])
+	if err != nil || first < 1024+10000 {
+		return 0, 0
+	}
+	return first - 10000, first
 }
 
 // waitFor polls check until it succeeds, the child exits, or timeout passes.
