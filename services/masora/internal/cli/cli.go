@@ -273,7 +273,10 @@ func runOnce(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, r
 		return err
 	}
 	defer a.close()
+	p := newRunProgress(e.Stderr, "masora "+req.Trigger)
+	req.Progress = p
 	outs, runErr := a.runner.Run(ctx, req)
+	p.r.Finish()
 	enc := json.NewEncoder(e.Stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(map[string]any{"runs": outs}); err != nil {

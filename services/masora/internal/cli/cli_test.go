@@ -137,6 +137,10 @@ func TestRunAndServe(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 || len(out.Runs) != 1 || out.Runs[0].Rows != 8 {
 		t.Fatalf("masora run = exit %d, %v\nstdout: %s\nstderr: %s\nwant exit 0 and 8 rows", r.code, err, r.stdout, r.stderr)
 	}
+	// The person waiting sees the progress and its summary on stderr.
+	if summary := regexp.MustCompile(`masora cli objects: finished: 1/1 done, 0 failed in [^,]+, [0-9.]+/s; 8 rows\n`); !summary.MatchString(r.stderr) {
+		t.Errorf("masora run stderr = %q, want the progress summary %q", r.stderr, summary)
+	}
 	r = run(t.Context(), env, "status", "-json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"trigger": "cli"`) || !strings.Contains(r.stdout, `"rows_loaded": 8`) {
 		t.Errorf("masora status -json = exit %d\n%s%s", r.code, r.stdout, r.stderr)

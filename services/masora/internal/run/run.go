@@ -8,6 +8,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -222,7 +223,29 @@ type Request struct {
 	// From and To, both set, name the hour folders to load (a backfill).
 	// Both zero means the lookback window ending now.
 	From, To time.Time
+	// Progress, when set, hears how far the run has got (masora run and
+	// backfill print it for the person waiting).
+	Progress Progress
 }
+
+// Progress hears how many objects a run plans to load and how many it has
+// loaded so far. The runs of a request's log types call it one after the
+// other.
+type Progress interface {
+	// Planned adds the new objects a log type's run is about to load.
+	Planned(objects int)
+	// Loaded counts the objects and rows of a committed chunk.
+	Loaded(objects int, rows int64)
+	// Failed counts an object that cannot be loaded.
+	Failed()
+}
+
+// noProgress is the Progress of a request that has none.
+type noProgress struct{}
+
+func (noProgress) Planned(int)       {}
+func (noProgress) Loaded(int, int64) {}
+func (noProgress) Failed()           {}
 
 // Run runs the request: it takes the locks of every log type it covers (or
 // fails with fault.ErrBusy), then loads each log type in turn. It returns
@@ -247,7 +270,7 @@ func (r *Runner) Run(ctx context.Context, req Request) ([]ledger.Run, error) {
 		errs []error
 	)
 	for _, name := range names {
-		out, err := r.runLogType(ctx, lk, name, req.Trigger, from, to)
+		out, err := r.runLogType(ctx, lk, name, req.Trigger, from, to, cmp.Or[Progress](req.Progress, noProgress{}))
 		outs = append(outs, out)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -317,6 +340,8 @@ type job struct {
 	logType string
 	// lock holds the run lock of the log type.
 	lock *ledger.Lock
+	// progress hears the objects planned, loaded and failed.
+	progress Progress
 	// versions are the schemas of the log type's versions, oldest first;
 	// version holds the version of each object inspected, by name.
 	versions []*parquetrow.Schema
@@ -326,8 +351,8 @@ type job struct {
 	log      *slog.Logger
 }
 
-func (r *Runner) runLogType(ctx context.Context, lk *ledger.Lock, name, trigger string, from, to time.Time) (ledger.Run, error) {
-	j := &job{logType: name, lock: lk, version: make(map[string]int), out: ledger.Run{LogType: name, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: ledger.StatusFailed}}
+func (r *Runner) runLogType(ctx context.Context, lk *ledger.Lock, name, trigger string, from, to time.Time, progress Progress) (ledger.Run, error) {
+	j := &job{logType: name, lock: lk, progress: progress, version: make(map[string]int), out: ledger.Run{LogType: name, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: ledger.StatusFailed}}
 	var err error
 	if name != QuarantineLogType {
 		j.versions, err = r.versionSchemas(name)
@@ -508,6 +533,7 @@ func (r *Runner) load(ctx context.Context, j *job, from, to time.Time) error {
 	if err := r.d.Ledger.PlanRun(ctx, j.out.ID, len(listing.Objects), len(fresh)); err != nil {
 		return err
 	}
+	j.progress.Planned(len(fresh))
 	for start := 0; start < len(fresh); start += r.opts.ChunkFiles {
 		end := min(start+r.opts.ChunkFiles, len(fresh))
 		good, err := r.inspect(ctx, j, fresh[start:end])
@@ -568,6 +594,7 @@ func (r *Runner) inspect(ctx context.Context, j *job, objs []source.Object) ([]s
 func (r *Runner) fail(j *job, o source.Object, err error) {
 	j.out.ObjectsFailed++
 	j.out.FailedObjects = append(j.out.FailedObjects, o.Name)
+	j.progress.Failed()
 	j.bad = append(j.bad, err)
 	r.d.Metrics.Objects.WithLabelValues(j.logType, "failed").Inc()
 	j.log.Error("object not loaded", "object", o.Name, "generation", o.Generation, "error", err)
@@ -680,6 +707,7 @@ func (r *Runner) chunkLoaded(j *job, objs []source.Object, st loader.Stats, star
 	j.out.ChunksLoaded++
 	j.out.ObjectsLoaded += len(objs)
 	j.out.RowsLoaded += st.Rows
+	j.progress.Loaded(len(objs), st.Rows)
 	j.out.DuplicatesSkipped += st.Duplicates
 	path := "direct"
 	if st.Staged {
