@@ -273,7 +273,11 @@ func runOnce(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, r
 		return err
 	}
 	defer a.close()
-	p := newRunProgress(e.Stderr, "masora "+req.Trigger)
+	label := "masora run"
+	if req.Trigger == run.TriggerBackfill {
+		label = "masora backfill"
+	}
+	p := newRunProgress(e.Stderr, label)
 	req.Progress = p
 	outs, runErr := a.runner.Run(ctx, req)
 	p.r.Finish()

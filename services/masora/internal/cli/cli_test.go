@@ -138,7 +138,7 @@ func TestRunAndServe(t *testing.T) {
 		t.Fatalf("masora run = exit %d, %v\nstdout: %s\nstderr: %s\nwant exit 0 and 8 rows", r.code, err, r.stdout, r.stderr)
 	}
 	// The person waiting sees the progress and its summary on stderr.
-	if summary := regexp.MustCompile(`masora cli objects: finished: 1/1 done, 0 failed in [^,]+, [0-9.]+/s; 8 rows\n`); !summary.MatchString(r.stderr) {
+	if summary := regexp.MustCompile(`masora run objects: finished: 1/1 done, 0 failed in [^,]+, [0-9.]+/s; 8 rows\n`); !summary.MatchString(r.stderr) {
 		t.Errorf("masora run stderr = %q, want the progress summary %q", r.stderr, summary)
 	}
 	r = run(t.Context(), env, "status", "-json")
