@@ -10,7 +10,7 @@ MODULES := libs libs/schema libs/producer libs/testkit schemas services/ore serv
 GO    ?= go
 STACK := $(GO) run ./tools/cmd/stack
 
-.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench chaos lint lint-infra demo lambda-zip bqschema images
+.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench chaos fuzz lint lint-infra demo lambda-zip generate bqschema jsonschema images
 
 help: ## list the targets (default)
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -95,6 +95,22 @@ chaos: deps ## chaos suite: every fault scenario on real processes, checked by t
 		CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_BAD_ROUNDS=$${CHAOS_BAD_ROUNDS:-5} CHAOS_FAULTS=$(CHAOS_FAULTS) \
 		$(GO) test -count=1 -v -timeout 3h -run '^TestChaos$$' ./internal/chaos/) || status=1)
 
+# FUZZTIME is how long `make fuzz` runs each fuzz target. The seed corpora (f.Add and
+# testdata/fuzz/<FuzzName>/) run as plain tests in `make test`.
+FUZZTIME ?= 30s
+
+fuzz: ## run every fuzz target (func Fuzz* of each module's packages) for FUZZTIME each (30s)
+	@status=0; \
+	for m in $(MODULES); do \
+		for d in $$(cd $$m && $(GO) list -f '{{.Dir}}' ./...); do \
+			for t in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' $$d/*_test.go 2>/dev/null); do \
+				echo "==> $${d#$(CURDIR)/}: $$t for $(FUZZTIME)"; \
+				(cd $$d && $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) .) || status=1; \
+			done; \
+		done; \
+	done; \
+	exit $$status
+
 lint: lint-infra ## go vet every module, check gofmt, and lint-infra
 	@status=0; \
 	for m in $(MODULES); do \
@@ -111,19 +127,14 @@ LAMBDA_ARCHES := arm64 amd64
 TERRAFORM ?= terraform
 TF_STACKS := infra/aws infra/gcp
 
-lambda-zip: ## build Ore's Lambda zips (bootstrap, provided.al2023): $(DIST)/ore-lambda-{arm64,amd64}.zip
-	@set -e; for arch in $(LAMBDA_ARCHES); do \
-		dir=$(DIST)/lambda-$$arch; rm -rf $$dir; mkdir -p $$dir; \
-		(cd services/ore && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -buildvcs=false \
-			-tags lambda.norpc -ldflags "-s -w -X main.version=$(VERSION)" -o $(abspath $(DIST))/lambda-$$arch/bootstrap ./cmd/ore); \
-		rm -f $(DIST)/ore-lambda-$$arch.zip; \
-		(cd $$dir && zip -q -X ../ore-lambda-$$arch.zip bootstrap); \
-		echo "$(DIST)/ore-lambda-$$arch.zip ($$(du -h $(DIST)/ore-lambda-$$arch.zip | cut -f1), version $(VERSION))"; \
-	done
+lambda-zip: ## build Ore's Lambda zips (bootstrap, provided.al2023), byte-identical for the same source: $(DIST)/ore-lambda-{arm64,amd64}.zip
+	$(GO) run ./tools/cmd/lambdazip -version $(VERSION) -dist $(DIST) $(LAMBDA_ARCHES)
 
-lint-infra: ## terraform fmt -check and a configuration load of each stack (no providers needed)
+lint-infra: ## Terraform files parse and are formatted (always); with terraform installed, also terraform fmt -check and a configuration load of each stack (no providers needed)
 	@status=0; \
-	if ! command -v $(TERRAFORM) >/dev/null; then echo "lint-infra: $(TERRAFORM) not found; install Terraform >= 1.6"; exit 1; fi; \
+	echo "==> infra: HCL syntax and terraform fmt formatting (tools/internal/tfcheck)"; \
+	(cd tools && $(GO) test -count=1 -run 'TestInfra$$' ./internal/tfcheck/) || status=1; \
+	if ! command -v $(TERRAFORM) >/dev/null; then echo "lint-infra: $(TERRAFORM) not found, skipping terraform fmt -check and terraform providers (install Terraform >= 1.6 for them)"; exit $$status; fi; \
 	echo "==> terraform fmt -check -recursive infra"; \
 	TF_CLI_CONFIG_FILE=/dev/null $(TERRAFORM) fmt -check -recursive infra || { echo "run: terraform fmt -recursive infra"; status=1; }; \
 	for s in $(TF_STACKS); do \
@@ -132,15 +143,20 @@ lint-infra: ## terraform fmt -check and a configuration load of each stack (no p
 	done; \
 	exit $$status
 
+generate: bqschema jsonschema ## regenerate every file derived from schemas/logtypes (commit the result)
+
 bqschema: ## regenerate infra/gcp/schemas/<log_type>_v<N>.json and infra/gcp/views/<log_type>.sql from schemas/logtypes
 	$(GO) run ./tools/cmd/bqschema-gen
+
+jsonschema: ## regenerate schemas/jsonschema/<log_type>/v<N>.schema.json (JSON Schema for producers) from schemas/logtypes
+	$(GO) run ./tools/cmd/jsonschema-gen
 
 images: ## build the Ore (poll mode) and Masora container images (needs Docker; not available on our machines)
 	docker build -f services/ore/Dockerfile --build-arg VERSION=$(VERSION) -t ore-masora/ore:$(VERSION) .
 	docker build -f services/masora/Dockerfile -t ore-masora/masora:$(VERSION) .
 
 # EVENTS sizes the demo; KEEP=1 leaves the stack up afterwards (it is only stopped if the demo
-# started it).
+# started it) and keeps Masora serving its status page until Ctrl-C.
 EVENTS ?= 3000
 KEEP   ?=
 
@@ -151,7 +167,7 @@ demo: deps ## run the pipeline end to end on the local stack and print a report 
 	$(STACK) up >/dev/null || status=$$?; \
 	if [ $$status -eq 0 ]; then \
 		stays=true; [ $$started = 1 ] && [ -z "$(KEEP)" ] && stays=false; \
-		( set -a; . .stack/env; set +a; $(GO) run ./tools/cmd/demo -events $(EVENTS) -stack-stays=$$stays ) || status=$$?; \
+		( set -a; . .stack/env; set +a; $(GO) run ./tools/cmd/demo -events $(EVENTS) -stack-stays=$$stays -keep-masora=$(if $(KEEP),true,false) ) || status=$$?; \
 	fi; \
 	if [ $$started = 1 ] && [ -z "$(KEEP)" ]; then $(STACK) down >/dev/null || true; \
 	else echo "the stack is still up: make stack-env shows its endpoints, make stack-down stops it"; fi; \

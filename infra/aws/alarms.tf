@@ -50,3 +50,39 @@ resource "aws_cloudwatch_metric_alarm" "queue_backlog" {
   alarm_actions       = var.alarm_actions
   ok_actions          = var.alarm_actions
 }
+
+# Dead letters wait for an operator, but only until dlq_retention_seconds after they were first
+# sent (SQS keeps the original enqueue time): alarm long before they expire.
+resource "aws_cloudwatch_metric_alarm" "dlq_age" {
+  alarm_name          = "${var.name_prefix}-ore-dlq-aging"
+  alarm_description   = "The oldest message in ${aws_sqs_queue.dlq.name} is older than ${var.dlq_oldest_message_alarm_seconds}s; it is deleted ${var.dlq_retention_seconds}s after it was first sent. Fix the cause and redrive the DLQ to ${aws_sqs_queue.events.name} (infra/aws/README.md)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.dlq_oldest_message_alarm_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+}
+
+# Throttled invocations: the account's concurrency limit or the function's reserved
+# concurrency is reached, so batches wait in the queue (and the backlog grows).
+resource "aws_cloudwatch_metric_alarm" "function_throttles" {
+  alarm_name          = "${var.name_prefix}-ore-throttles"
+  alarm_description   = "Invocations of ${aws_lambda_function.ore.function_name} were throttled: raise lambda_reserved_concurrency or the account's concurrency quota, or lower maximum_concurrency."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.ore.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.throttles_alarm_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+}

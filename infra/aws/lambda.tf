@@ -72,8 +72,9 @@ resource "aws_cloudwatch_log_group" "ore" {
 
 # The external-account credential configuration from infra/gcp, as /opt/gcp/credentials.json.
 data "archive_file" "gcp_credentials" {
-  type        = "zip"
-  output_path = "${path.module}/.terraform/build/gcp-credentials-layer.zip"
+  type             = "zip"
+  output_path      = "${path.module}/.terraform/build/gcp-credentials-layer.zip"
+  output_file_mode = "0644" # the same bytes on every machine, whatever its umask
 
   source {
     content  = var.gcp_credential_config
@@ -95,10 +96,12 @@ resource "aws_lambda_function" "ore" {
   description   = "Ore: SQS events to parquet files in gs://${var.gcs_bucket}/${var.gcs_prefix}/"
   role          = aws_iam_role.ore.arn
 
-  runtime          = "provided.al2023"
-  handler          = "bootstrap"
-  architectures    = [var.lambda_architecture]
-  filename         = local.lambda_zip
+  runtime       = "provided.al2023"
+  handler       = "bootstrap"
+  architectures = [var.lambda_architecture]
+  filename      = local.lambda_zip
+  # `make lambda-zip` writes the same bytes for the same source (tools/internal/lambdazip), so
+  # an apply without code changes deploys nothing.
   source_code_hash = filebase64sha256(local.lambda_zip)
   layers           = [aws_lambda_layer_version.gcp_credentials.arn]
 

@@ -39,7 +39,7 @@ output "log_group" {
 }
 
 output "producer_policy_json" {
-  description = "IAM policy a producer needs to publish events: attach it to the producers' roles."
+  description = "IAM policy a producer needs to publish events: attach it to the producers' roles (in this account, or in a producer_account_ids account, whose queue policy statement lets them in)."
   value = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -49,4 +49,9 @@ output "producer_policy_json" {
       Resource = aws_sqs_queue.events.arn
     }]
   })
+}
+
+output "queue_policy_json" {
+  description = "The events queue's policy: TLS only, plus sending for producer_account_ids."
+  value       = aws_sqs_queue_policy.events.policy
 }

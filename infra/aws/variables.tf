@@ -164,6 +164,17 @@ variable "ore_extra_env" {
   default     = {}
 }
 
+variable "producer_account_ids" {
+  description = "Other AWS accounts whose producers publish to the events queue (12 digits each): the queue policy lets them send; each still needs output producer_policy_json on its producers' roles. Empty: only this account's principals, through their IAM policies."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.producer_account_ids : can(regex("^[0-9]{12}$", id))])
+    error_message = "producer_account_ids must be 12-digit AWS account ids."
+  }
+}
+
 # --- Destination (from infra/gcp) -------------------------------------------------------------
 
 variable "gcs_bucket" {
@@ -190,9 +201,13 @@ variable "gcp_credential_config" {
 # --- Alarms -----------------------------------------------------------------------------------
 
 variable "alarm_actions" {
-  description = "ARNs notified when an alarm fires or recovers, e.g. an SNS topic that pages the on-call."
+  description = "ARNs notified when an alarm fires or recovers, e.g. an SNS topic that pages the on-call. At least one: an alarm nobody receives is not an alarm."
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = length(var.alarm_actions) > 0
+    error_message = "alarm_actions must name at least one action, e.g. the ARN of an SNS topic."
+  }
 }
 
 variable "dlq_alarm_threshold" {
@@ -203,6 +218,18 @@ variable "dlq_alarm_threshold" {
 
 variable "errors_alarm_threshold" {
   description = "Alarm when the function reports more than this many errors (crashes, timeouts, failed invocations) in 5 minutes. Events Ore quarantined do not count."
+  type        = number
+  default     = 0
+}
+
+variable "dlq_oldest_message_alarm_seconds" {
+  description = "Alarm when the oldest message of the DLQ is older than this (seconds since it was first sent), well before dlq_retention_seconds deletes it."
+  type        = number
+  default     = 259200 # 3 days
+}
+
+variable "throttles_alarm_threshold" {
+  description = "Alarm when the function is throttled more than this many times in 5 minutes."
   type        = number
   default     = 0
 }

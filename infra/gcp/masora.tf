@@ -27,25 +27,47 @@ locals {
 resource "google_service_account" "masora" {
   account_id   = "${var.name_prefix}-masora"
   display_name = "Masora (Cloud Run)"
-  description  = "Reads gs://${var.bucket_name}, manages tables in ${var.masora_dataset_id}, runs BigQuery jobs, reads the database URL secret."
+  description  = "Reads gs://${var.bucket_name}, manages tables in ${var.masora_dataset_id}, runs BigQuery jobs, logs in to the reporting Postgres."
+
+  depends_on = [google_project_service.this]
 }
 
-# The Postgres connection string. Terraform creates the secret but not its value, so the
-# password never enters the Terraform state: add a version with gcloud before the service is
-# created (README.md, "Apply").
+# Masora's container images (services/masora/Dockerfile), pushed before the service is
+# created (README.md).
+resource "google_artifact_registry_repository" "images" {
+  repository_id = "${var.name_prefix}-images"
+  location      = var.region
+  format        = "DOCKER"
+  description   = "Container images of Masora (and Ore's poll mode)."
+  labels        = var.labels
+
+  depends_on = [google_project_service.this]
+}
+
+# Bring your own Postgres (cloud_sql = false): its connection string, in a secret Terraform
+# creates without a value, so the password never enters the Terraform state. Add a version
+# with gcloud before the service is created (README.md). Replicated in var.region only.
 resource "google_secret_manager_secret" "database_url" {
+  count = var.cloud_sql ? 0 : 1
+
   secret_id = "${var.name_prefix}-database-url"
   labels    = var.labels
 
   replication {
-    auto {}
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
   }
 
   depends_on = [google_project_service.this]
 }
 
 resource "google_secret_manager_secret_iam_member" "masora_database_url" {
-  secret_id = google_secret_manager_secret.database_url.id
+  count = var.cloud_sql ? 0 : 1
+
+  secret_id = google_secret_manager_secret.database_url[0].id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.masora.member
 }
@@ -53,6 +75,16 @@ resource "google_secret_manager_secret_iam_member" "masora_database_url" {
 locals {
   # Direct VPC egress for the service and the migrate job, when Postgres is private.
   masora_vpc = var.vpc_network == null ? [] : [{ network = var.vpc_network, subnetwork = var.vpc_subnetwork }]
+
+  # How Masora reaches Postgres. Cloud SQL: through the connector, DATABASE_URL naming only the
+  # database and the IAM database user (no host, no password: nothing secret). Otherwise:
+  # DATABASE_URL from the secret.
+  masora_db_env = var.cloud_sql ? {
+    DATABASE_URL             = "user=${local.masora_db_user} dbname=${var.cloudsql_database_name}"
+    MASORA_CLOUDSQL_INSTANCE = google_sql_database_instance.reports[0].connection_name
+    MASORA_CLOUDSQL_IP_TYPE  = var.cloudsql_ip_type
+  } : {}
+  masora_db_secret = var.cloud_sql ? [] : [google_secret_manager_secret.database_url[0].secret_id]
 }
 
 resource "google_cloud_run_v2_service" "masora" {
@@ -62,6 +94,10 @@ resource "google_cloud_run_v2_service" "masora" {
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
   labels              = var.labels
+
+  # The audience the scheduler's OIDC token names (its deterministic URL), so Cloud Run's own
+  # IAM check accepts exactly what Masora's MASORA_OIDC_AUDIENCE check does.
+  custom_audiences = [local.masora_url]
 
   template {
     service_account = google_service_account.masora.email
@@ -101,19 +137,22 @@ resource "google_cloud_run_v2_service" "masora" {
       }
 
       dynamic "env" {
-        for_each = local.masora_env
+        for_each = merge(local.masora_env, local.masora_db_env)
         content {
           name  = env.key
           value = env.value
         }
       }
 
-      env {
-        name = "DATABASE_URL"
-        value_source {
-          secret_key_ref {
-            secret  = google_secret_manager_secret.database_url.secret_id
-            version = "latest"
+      dynamic "env" {
+        for_each = local.masora_db_secret
+        content {
+          name = "DATABASE_URL"
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
           }
         }
       }
@@ -139,15 +178,22 @@ resource "google_cloud_run_v2_service" "masora" {
     }
   }
 
+  # Masora's access to Postgres exists before the service or a job execution starts (each
+  # list is empty when it does not apply).
   depends_on = [
     google_project_service.this,
     google_secret_manager_secret_iam_member.masora_database_url,
+    google_project_iam_member.masora_cloudsql_client,
+    google_project_iam_member.masora_cloudsql_instance_user,
+    google_sql_user.masora,
+    google_sql_database.reports,
   ]
 }
 
 # `masora migrate`: applies the reporting database's forward-only migrations. Execute it after
 # the first apply and after every image change that brings migrations, before the next run:
 #   gcloud run jobs execute <masora_migrate_job> --region <region> --wait
+# A failed execution alerts (alerts.tf).
 resource "google_cloud_run_v2_job" "masora_migrate" {
   name                = "${local.masora_service_name}-migrate"
   location            = var.region
@@ -177,17 +223,25 @@ resource "google_cloud_run_v2_job" "masora_migrate" {
         image = var.masora_image
         args  = ["migrate"]
 
-        env {
-          name  = "LOG_LEVEL"
-          value = var.log_level
+        # The service's configuration, so that the same job also runs `masora doctor`
+        # (gcloud run jobs execute <job> --args=doctor).
+        dynamic "env" {
+          for_each = merge(local.masora_env, local.masora_db_env)
+          content {
+            name  = env.key
+            value = env.value
+          }
         }
 
-        env {
-          name = "DATABASE_URL"
-          value_source {
-            secret_key_ref {
-              secret  = google_secret_manager_secret.database_url.secret_id
-              version = "latest"
+        dynamic "env" {
+          for_each = local.masora_db_secret
+          content {
+            name = "DATABASE_URL"
+            value_source {
+              secret_key_ref {
+                secret  = env.value
+                version = "latest"
+              }
             }
           }
         }
@@ -195,8 +249,14 @@ resource "google_cloud_run_v2_job" "masora_migrate" {
     }
   }
 
+  # Masora's access to Postgres exists before the service or a job execution starts (each
+  # list is empty when it does not apply).
   depends_on = [
     google_project_service.this,
     google_secret_manager_secret_iam_member.masora_database_url,
+    google_project_iam_member.masora_cloudsql_client,
+    google_project_iam_member.masora_cloudsql_instance_user,
+    google_sql_user.masora,
+    google_sql_database.reports,
   ]
 }

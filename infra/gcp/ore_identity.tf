@@ -13,13 +13,27 @@ resource "google_service_account" "ore" {
   account_id   = "${var.name_prefix}-ore"
   display_name = "Ore (AWS Lambda, via workload identity federation)"
   description  = "Writes parquet and quarantine objects to gs://${var.bucket_name}; nothing else."
+
+  depends_on = [google_project_service.this]
 }
 
-# Ore creates objects with a does-not-exist precondition; it never overwrites, deletes or lists.
+locals {
+  # IAM condition: objects under Ore's prefix only (its data, _quarantine/ and _doctor/).
+  ore_prefix_condition = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.logs.name}/objects/${var.gcs_prefix}/\")"
+}
+
+# Ore creates objects with a does-not-exist precondition, under its prefix only; it never
+# overwrites, deletes or lists.
 resource "google_storage_bucket_iam_member" "ore_writer" {
   bucket = google_storage_bucket.logs.name
   role   = "roles/storage.objectCreator"
   member = google_service_account.ore.member
+
+  condition {
+    title       = "ore-prefix"
+    description = "Objects under ${var.gcs_prefix}/ only."
+    expression  = local.ore_prefix_condition
+  }
 }
 
 # When a name already exists GCS answers 412, or 403 to a caller without
@@ -44,7 +58,7 @@ resource "google_storage_bucket_iam_member" "ore_object_get" {
   condition {
     title       = "ore-prefix"
     description = "Objects under ${var.gcs_prefix}/ only."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.logs.name}/objects/${var.gcs_prefix}/\")"
+    expression  = local.ore_prefix_condition
   }
 }
 

@@ -54,8 +54,28 @@ output "scheduler_service_account" {
 }
 
 output "database_url_secret" {
-  description = "Secret Manager secret holding Masora's DATABASE_URL; add a version with: printf %s \"$DATABASE_URL\" | gcloud secrets versions add <this> --data-file=-"
-  value       = google_secret_manager_secret.database_url.secret_id
+  description = "With cloud_sql = false: the Secret Manager secret holding Masora's DATABASE_URL; add a version with: printf %s \"$DATABASE_URL\" | gcloud secrets versions add <this> --data-file=-. Null with Cloud SQL."
+  value       = one(google_secret_manager_secret.database_url[*].secret_id)
+}
+
+output "cloudsql_instance" {
+  description = "Cloud SQL instance name (gcloud sql ... --instance), null without Cloud SQL."
+  value       = one(google_sql_database_instance.reports[*].name)
+}
+
+output "cloudsql_connection_name" {
+  description = "Cloud SQL instance connection name project:region:instance (MASORA_CLOUDSQL_INSTANCE), null without Cloud SQL."
+  value       = one(google_sql_database_instance.reports[*].connection_name)
+}
+
+output "masora_db_user" {
+  description = "Masora's IAM database user (DATABASE_URL's user with Cloud SQL), null without Cloud SQL."
+  value       = var.cloud_sql ? local.masora_db_user : null
+}
+
+output "image_repository" {
+  description = "Artifact Registry Docker repository for Masora's image: <this>/masora:<tag>."
+  value       = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
 }
 
 output "ore_service_account" {

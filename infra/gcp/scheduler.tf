@@ -5,6 +5,8 @@ resource "google_service_account" "scheduler" {
   account_id   = "${var.name_prefix}-scheduler"
   display_name = "Cloud Scheduler caller of Masora"
   description  = "Identity of the scheduler job that triggers Masora's /run; may only invoke the Masora service."
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_cloud_run_v2_service_iam_member" "scheduler_invoker" {

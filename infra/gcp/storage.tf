@@ -74,18 +74,38 @@ resource "google_storage_bucket" "logs" {
   depends_on = [google_project_service.this]
 }
 
-# Masora lists and reads new objects; BigQuery reads them with Masora's credentials when it
-# queries the external tables Masora creates.
+# Masora lists and reads the objects, and reads the bucket's metadata (its location, which
+# `masora doctor` compares with the dataset's); BigQuery reads the objects with Masora's
+# credentials when it queries the external tables Masora creates. Nothing to write.
+resource "google_project_iam_custom_role" "masora_bucket_reader" {
+  role_id     = "${replace(var.name_prefix, "-", "_")}_masora_bucket_reader"
+  title       = "Masora: read the logs bucket"
+  description = "storage.buckets.get, storage.objects.get and storage.objects.list, granted on gs://${var.bucket_name} only: what BigQuery external tables over the bucket need. No write."
+  permissions = ["storage.buckets.get", "storage.objects.get", "storage.objects.list"]
+
+  depends_on = [google_project_service.this]
+}
+
 resource "google_storage_bucket_iam_member" "masora_reader" {
   bucket = google_storage_bucket.logs.name
-  role   = "roles/storage.objectViewer"
+  role   = google_project_iam_custom_role.masora_bucket_reader.id
   member = google_service_account.masora.member
 }
 
+# Analysts read the data objects through their external tables, but not the quarantine: its
+# objects hold raw rejected bodies, which may hold personal data. The condition applies to
+# object reads (storage.objects.get); listing, checked on the bucket, shows the quarantine's
+# object names (hashes and hour folders), never their content.
 resource "google_storage_bucket_iam_member" "analysts_reader" {
   for_each = toset(var.analysts)
 
   bucket = google_storage_bucket.logs.name
   role   = "roles/storage.objectViewer"
   member = each.value
+
+  condition {
+    title       = "no-quarantine"
+    description = "Everything but ${local.quarantine_prefix}."
+    expression  = "!resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.logs.name}/objects/${local.quarantine_prefix}\")"
+  }
 }

@@ -116,7 +116,7 @@ variable "analysts" {
 # --- Masora on Cloud Run ----------------------------------------------------------------------
 
 variable "masora_image" {
-  description = "Container image of Masora (built from services/masora/Dockerfile and pushed to Artifact Registry), preferably pinned by digest."
+  description = "Container image of Masora (built from services/masora/Dockerfile and pushed to the repository this stack creates, output image_repository), preferably pinned by digest."
   type        = string
 }
 
@@ -184,7 +184,7 @@ variable "log_level" {
 }
 
 variable "vpc_network" {
-  description = "VPC network for Masora's direct VPC egress, when Postgres is only reachable on a private address (e.g. Cloud SQL private IP). Null disables VPC egress."
+  description = "VPC network for Masora's direct VPC egress, when Postgres is only reachable on a private address (cloudsql_ip_type = \"private\", or your own private Postgres). Null disables VPC egress."
   type        = string
   default     = null
 }
@@ -199,6 +199,101 @@ variable "deletion_protection" {
   description = "Protect Masora's Cloud Run service and migrate job from terraform destroy. Set to false and apply before destroying. (The external tables hold no data and are never protected.)"
   type        = bool
   default     = true
+}
+
+# --- Reporting Postgres ---------------------------------------------------------------------
+
+variable "cloud_sql" {
+  description = "Create the reporting Postgres as a Cloud SQL for PostgreSQL instance that Masora reaches through the Cloud SQL Go connector with IAM database authentication (no password anywhere). False: bring your own Postgres, whose DATABASE_URL you put in the Secret Manager secret this stack then creates (output database_url_secret)."
+  type        = bool
+  default     = true
+}
+
+variable "cloudsql_ip_type" {
+  description = "Address of the instance the connector dials: public (no VPC needed; only connections with a connector certificate of an identity holding roles/cloudsql.client are accepted, no authorized networks) or private (no public IP; needs cloudsql_private_network with private services access and vpc_network for Masora's egress)."
+  type        = string
+  default     = "public"
+
+  validation {
+    condition     = contains(["public", "private"], var.cloudsql_ip_type)
+    error_message = "cloudsql_ip_type must be public or private."
+  }
+}
+
+variable "cloudsql_private_network" {
+  description = "Self link of the VPC network of the instance's private IP (projects/P/global/networks/N), with private services access configured; only with cloudsql_ip_type = \"private\"."
+  type        = string
+  default     = null
+}
+
+variable "cloudsql_database_version" {
+  description = "PostgreSQL version of the instance."
+  type        = string
+  default     = "POSTGRES_16"
+}
+
+variable "cloudsql_tier" {
+  description = "Machine type of the instance (Enterprise edition), e.g. db-custom-1-3840 (1 vCPU, 3.75 GB) or db-custom-2-7680."
+  type        = string
+  default     = "db-custom-1-3840"
+}
+
+variable "cloudsql_availability_type" {
+  description = "ZONAL, or REGIONAL for a standby in a second zone (twice the cost, automatic failover)."
+  type        = string
+  default     = "ZONAL"
+
+  validation {
+    condition     = contains(["ZONAL", "REGIONAL"], var.cloudsql_availability_type)
+    error_message = "cloudsql_availability_type must be ZONAL or REGIONAL."
+  }
+}
+
+variable "cloudsql_disk_size_gb" {
+  description = "Initial disk size of the instance in GB; it grows automatically."
+  type        = number
+  default     = 20
+}
+
+variable "cloudsql_retained_backups" {
+  description = "Daily backups kept (point-in-time recovery covers the last 7 days)."
+  type        = number
+  default     = 14
+}
+
+variable "cloudsql_database_name" {
+  description = "Name of the reporting database in the instance."
+  type        = string
+  default     = "reports"
+}
+
+# --- Alerts -----------------------------------------------------------------------------------
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/ID) every alert notifies; create one first, e.g. gcloud beta monitoring channels create --type=email --channel-labels=email_address=oncall@example.com."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.notification_channels) > 0
+    error_message = "notification_channels must name at least one channel: alerts nobody receives are not alerts."
+  }
+}
+
+variable "freshness_hours" {
+  description = "Alert when no Masora run loaded new objects of a log type for this many hours (1 to 24, Cloud Monitoring's longest absence window)."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.freshness_hours >= 1 && var.freshness_hours <= 24
+    error_message = "freshness_hours must be between 1 and 24."
+  }
+}
+
+variable "masora_5xx_threshold" {
+  description = "Alert when Masora answers more than this many 5xx in 5 minutes."
+  type        = number
+  default     = 0
 }
 
 # --- Cloud Scheduler --------------------------------------------------------------------------

@@ -10,8 +10,9 @@ import (
 // which Result.Err wraps as they are.
 var (
 	// ErrBodyTooLarge is returned (wrapped) for an event whose body exceeds
-	// schema.MaxBodyBytes, or whose body and log_type attribute together
-	// exceed Options.MaxBatchBytes, so that no SendMessageBatch could carry it.
+	// schema.MaxBodyBytes, or whose body and attributes together exceed
+	// MaxMessageBytes (SQS counts the attributes too) or
+	// Options.MaxBatchBytes, so that no SendMessageBatch could carry it.
 	ErrBodyTooLarge = errors.New("event too large for one SQS message")
 	// ErrInvalidCharacters is returned (wrapped) for a body holding U+FFFE or
 	// U+FFFF, which are valid UTF-8 and JSON but which SQS refuses.

@@ -23,15 +23,24 @@ import (
 // attributeDataType is the SQS data type of the log_type attribute.
 const attributeDataType = "String"
 
-// Limits of one SendMessageBatch call.
+// Limits of SQS messages and of one SendMessageBatch call: "The maximum
+// allowed individual message size and the maximum total payload size (the
+// sum of the individual lengths of all of the batched messages) are both 1
+// MiB (1,048,576 bytes)", and every part of a message attribute (name, type
+// and value) counts toward the message size (Amazon SQS API Reference,
+// SendMessageBatch and MessageAttributeValue).
 const (
 	// MaxBatchEntries is the most entries SQS takes in one call.
 	MaxBatchEntries = 10
+	// MaxMessageBytes is the SQS limit of one message: body plus attribute
+	// names, types and values. An event's body is also bounded by
+	// schema.MaxBodyBytes, the same number, so a body of exactly that size
+	// cannot be sent with its log_type attribute.
+	MaxMessageBytes = 1024 * 1024
 	// DefaultMaxBatchBytes is the default payload limit of one call: the sum
-	// over its entries of body bytes plus attribute name, type and value bytes.
-	DefaultMaxBatchBytes = 256 * 1024
-	// maxSQSPayloadBytes is the hard SQS limit; a larger option is refused.
-	maxSQSPayloadBytes = 1024 * 1024
+	// over its entries of body bytes plus attribute name, type and value
+	// bytes. It is the SQS limit; a larger option is refused.
+	DefaultMaxBatchBytes = MaxMessageBytes
 )
 
 // Option defaults.
@@ -109,8 +118,8 @@ func New(client SendMessageBatchAPI, opts Options) (*Producer, error) {
 		return nil, fmt.Errorf("producer: Options.BackoffBase %v and BackoffMax %v must not be negative", opts.BackoffBase, opts.BackoffMax)
 	case p.backoffMax < p.backoffBase:
 		return nil, fmt.Errorf("producer: Options.BackoffMax %v is below BackoffBase %v", p.backoffMax, p.backoffBase)
-	case p.maxBatchBytes < 1024 || p.maxBatchBytes > maxSQSPayloadBytes:
-		return nil, fmt.Errorf("producer: Options.MaxBatchBytes is %d; want 1024 to %d, or 0 for the default %d", opts.MaxBatchBytes, maxSQSPayloadBytes, DefaultMaxBatchBytes)
+	case p.maxBatchBytes < 1024 || p.maxBatchBytes > DefaultMaxBatchBytes:
+		return nil, fmt.Errorf("producer: Options.MaxBatchBytes is %d; want 1024 to %d, or 0 for the default %d", opts.MaxBatchBytes, DefaultMaxBatchBytes, DefaultMaxBatchBytes)
 	}
 	if p.registry == nil {
 		reg, err := schema.Load()
@@ -181,7 +190,45 @@ func (p *Producer) PublishBatch(ctx context.Context, events []Event) []Result {
 		results[i].EventID = e.eventID
 		todo = append(todo, e)
 	}
+	p.sendAll(ctx, todo, results)
+	return results
+}
 
+// Message is a message to send as it is, with SendMessages.
+type Message struct {
+	// Body is the message body, sent unchanged.
+	Body string
+	// Attributes are the message attributes, sent unchanged; nil for none.
+	Attributes map[string]types.MessageAttributeValue
+}
+
+// SendMessages sends messages as they are, without the checks PublishBatch
+// makes of events: for tools that put back messages that were on a queue
+// before (a replay of quarantined messages, a dead-letter queue redrive). It
+// packs and retries the messages as PublishBatch does and returns one Result
+// per message, in input order, with no EventID. A message that no
+// SendMessageBatch call could carry fails with ErrBodyTooLarge and is not
+// sent; SQS itself refuses a body with characters outside its set (a
+// permanent *SendError).
+func (p *Producer) SendMessages(ctx context.Context, msgs []Message) []Result {
+	results := make([]Result, len(msgs))
+	var todo []*entry
+	for i, m := range msgs {
+		results[i].Index = i
+		e, err := p.newEntry(i, m.Body, m.Attributes)
+		if err != nil {
+			results[i].Err = fmt.Errorf("message %d: %w", i, err)
+			continue
+		}
+		todo = append(todo, e)
+	}
+	p.sendAll(ctx, todo, results)
+	return results
+}
+
+// sendAll sends the entries, retrying those that failed transiently, and
+// records the outcome of each in results.
+func (p *Producer) sendAll(ctx context.Context, todo []*entry, results []Result) {
 	for attempt := 1; len(todo) > 0; attempt++ {
 		if attempt > 1 {
 			if err := sleep(ctx, p.backoff(attempt-1)); err != nil {
@@ -208,19 +255,34 @@ func (p *Producer) PublishBatch(ctx context.Context, events []Event) []Result {
 		}
 		results[e.index].Err = err
 	}
-	return results
 }
 
-// entry is a valid event waiting to be sent.
+// entry is a message waiting to be sent.
 type entry struct {
-	index    int    // position in the PublishBatch input
-	id       string // batch entry id, unique within one PublishBatch
+	index    int    // position in the PublishBatch or SendMessages input
+	id       string // batch entry id, unique within one call of those
 	eventID  string
-	logType  string
+	attrs    map[string]types.MessageAttributeValue
 	body     string
-	size     int // bytes SQS counts against the batch payload limit
+	size     int // bytes SQS counts against the message and batch limits
 	attempts int
 	last     *SendError // failure of the latest attempt, if any
+}
+
+// newEntry returns the i-th message of a call ready to send, or
+// ErrBodyTooLarge when SQS would refuse its size.
+func (p *Producer) newEntry(i int, body string, attrs map[string]types.MessageAttributeValue) (*entry, error) {
+	size := len(body)
+	for name, a := range attrs {
+		size += len(name) + len(aws.ToString(a.DataType)) + len(aws.ToString(a.StringValue)) + len(a.BinaryValue)
+	}
+	switch {
+	case size > MaxMessageBytes:
+		return nil, fmt.Errorf("%w: body and attributes are %d bytes, over the SQS message limit of %d bytes (attribute names, types and values count)", ErrBodyTooLarge, size, MaxMessageBytes)
+	case size > p.maxBatchBytes:
+		return nil, fmt.Errorf("%w: body and attributes are %d bytes, the batch limit is %d", ErrBodyTooLarge, size, p.maxBatchBytes)
+	}
+	return &entry{index: i, id: strconv.Itoa(i), attrs: attrs, body: body, size: size}, nil
 }
 
 // prepare checks one event and returns it ready to send.
@@ -238,18 +300,14 @@ func (p *Producer) prepare(decoded *schema.Event, i int, ev Event) (*entry, erro
 	if r := sqsRefused(ev.Body); r >= 0 {
 		return nil, fmt.Errorf("%w: %U at byte %d", ErrInvalidCharacters, bytes.Runes(ev.Body[r:])[0], r)
 	}
-	size := len(ev.Body) + len(schema.AttributeLogType) + len(attributeDataType) + len(ev.LogType)
-	if size > p.maxBatchBytes {
-		return nil, fmt.Errorf("%w: body and attributes are %d bytes, the batch limit is %d", ErrBodyTooLarge, size, p.maxBatchBytes)
+	e, err := p.newEntry(i, string(ev.Body), map[string]types.MessageAttributeValue{
+		schema.AttributeLogType: {DataType: aws.String(attributeDataType), StringValue: aws.String(ev.LogType)},
+	})
+	if err != nil {
+		return nil, err
 	}
-	return &entry{
-		index:   i,
-		id:      strconv.Itoa(i),
-		eventID: eventID(def, decoded),
-		logType: ev.LogType,
-		body:    string(ev.Body),
-		size:    size,
-	}, nil
+	e.eventID = eventID(def, decoded)
+	return e, nil
 }
 
 // eventID returns the event_id of a decoded event; every definition has one.
@@ -305,11 +363,9 @@ func (p *Producer) send(ctx context.Context, batch []*entry, results []Result) [
 		e.attempts++
 		byID[e.id] = e
 		in.Entries[i] = types.SendMessageBatchRequestEntry{
-			Id:          aws.String(e.id),
-			MessageBody: aws.String(e.body),
-			MessageAttributes: map[string]types.MessageAttributeValue{
-				schema.AttributeLogType: {DataType: aws.String(attributeDataType), StringValue: aws.String(e.logType)},
-			},
+			Id:                aws.String(e.id),
+			MessageBody:       aws.String(e.body),
+			MessageAttributes: e.attrs,
 		}
 	}
 

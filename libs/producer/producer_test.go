@@ -136,7 +136,7 @@ func TestPublishBatchRejectsInvalidEvents(t *testing.T) {
 			name:  "body over schema.MaxBodyBytes",
 			event: producertest.Event(t, "user_action", 1, schema.MaxBodyBytes+1),
 			check: func(err error) bool { return errors.Is(err, producer.ErrBodyTooLarge) },
-			want:  "the limit is 262144",
+			want:  "body is 1048577 bytes, the limit is 1048576",
 		},
 		{
 			name:  "body and attribute one byte over MaxBatchBytes",
@@ -175,6 +175,107 @@ func TestPublishBatchRejectsInvalidEvents(t *testing.T) {
 	}
 }
 
+// TestPublishBatchSizeBoundary: SQS's 1 MiB message limit counts the
+// log_type attribute, so the largest body a producer sends is 1 MiB less the
+// attribute; one byte more is refused, and so is a body of exactly
+// schema.MaxBodyBytes. Nothing else in the batch is lost.
+func TestPublishBatchSizeBoundary(t *testing.T) {
+	const attribute = len("log_type") + len("String") + len("user_action")
+	largest := producer.MaxMessageBytes - attribute
+	for _, tc := range []struct {
+		name     string
+		bodySize int
+		wantErr  string
+	}{
+		{"largest", largest, ""},
+		{"one byte more", largest + 1, "event 0: event too large for one SQS message: body and attributes are 1048577 bytes, over the SQS message limit of 1048576 bytes (attribute names, types and values count)"},
+		{"MaxBodyBytes", schema.MaxBodyBytes, "event 0: event too large for one SQS message: body and attributes are 1048601 bytes, over the SQS message limit of 1048576 bytes (attribute names, types and values count)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := new(producertest.Queue)
+			p := newProducer(t, q, producer.Options{})
+			big := producertest.Event(t, "user_action", 0, tc.bodySize)
+			small := producertest.Event(t, "user_action", 1, 0)
+			res := p.PublishBatch(t.Context(), []producer.Event{big, small})
+			var got string
+			if res[0].Err != nil {
+				got = res[0].Err.Error()
+				if !errors.Is(res[0].Err, producer.ErrBodyTooLarge) {
+					t.Errorf("error %v is not ErrBodyTooLarge", res[0].Err)
+				}
+			}
+			if got != tc.wantErr {
+				t.Errorf("error %q, want %q", got, tc.wantErr)
+			}
+			if res[1].Err != nil {
+				t.Errorf("the small event: %v", res[1].Err)
+			}
+			want := []string{string(small.Body)}
+			if tc.wantErr == "" {
+				want = []string{string(big.Body), string(small.Body)}
+			}
+			var bodies []string
+			for _, m := range q.Messages() {
+				bodies = append(bodies, m.Body)
+			}
+			if diff := cmp.Diff(want, bodies); diff != "" {
+				t.Errorf("sent bodies (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSendMessages: messages go out as they are (bodies PublishBatch would
+// refuse, any attributes, none), packed like events; only size is checked.
+func TestSendMessages(t *testing.T) {
+	str := func(v string) types.MessageAttributeValue {
+		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	bin := types.MessageAttributeValue{DataType: aws.String("Binary"), BinaryValue: []byte{0, 1, 2}}
+	msgs := []producer.Message{
+		{Body: `{"event_id":"nope"}`, Attributes: map[string]types.MessageAttributeValue{"log_type": str("user_action")}},
+		{Body: `not json at all`},
+		{Body: `{"log_type":"page_view"}`, Attributes: map[string]types.MessageAttributeValue{"log_type": str("page_view"), "trace": str("t-1"), "blob": bin}},
+		{Body: strings.Repeat("x", producer.MaxMessageBytes+1)},
+		{Body: strings.Repeat("y", producer.MaxMessageBytes-len("log_type")-len("String")-len("z")), Attributes: map[string]types.MessageAttributeValue{"log_type": str("z")}},
+	}
+	for i := range 12 {
+		msgs = append(msgs, producer.Message{Body: strconv.Itoa(i)})
+	}
+	q := new(producertest.Queue)
+	p := newProducer(t, q, producer.Options{})
+	res := p.SendMessages(t.Context(), msgs)
+	for i, r := range res {
+		switch {
+		case i == 3:
+			if !errors.Is(r.Err, producer.ErrBodyTooLarge) || !strings.Contains(r.Err.Error(), "message 3: ") {
+				t.Errorf("result 3: %v, want ErrBodyTooLarge for message 3", r.Err)
+			}
+		case r.Err != nil || r.MessageID == "" || r.Index != i || r.EventID != "":
+			t.Errorf("result %d = %+v, want sent, no event id", i, r)
+		}
+	}
+	var sent []string
+	for _, c := range q.Calls() {
+		for _, e := range c {
+			i, _ := strconv.Atoi(aws.ToString(e.Id))
+			if aws.ToString(e.MessageBody) != msgs[i].Body {
+				t.Errorf("message %d sent with another body", i)
+			}
+			if diff := cmp.Diff(msgs[i].Attributes, e.MessageAttributes, cmp.AllowUnexported(types.MessageAttributeValue{})); diff != "" {
+				t.Errorf("message %d attributes (-want +got):\n%s", i, diff)
+			}
+			sent = append(sent, aws.ToString(e.Id))
+		}
+		if len(c) > producer.MaxBatchEntries {
+			t.Errorf("a call of %d entries", len(c))
+		}
+	}
+	if len(sent) != len(msgs)-1 {
+		t.Errorf("sent %d messages, want %d", len(sent), len(msgs)-1)
+	}
+}
+
 func TestPublishBatchPacksCalls(t *testing.T) {
 	// many returns n user_action events of bodyBytes bytes (0: as generated).
 	many := func(n, bodyBytes int) []producer.Event {
@@ -198,11 +299,13 @@ func TestPublishBatchPacksCalls(t *testing.T) {
 		// Each event is 1000 bytes with its attribute: four fit in 4000.
 		{"byte limit", many(9, 1000-attribute), 4000, []int{4, 4, 1}},
 		{"byte limit exactly", many(4, 1000-attribute), 2000, []int{2, 2}},
-		// 100 KiB bodies: two fit the default 256 KiB, three do not.
-		{"large bodies", many(5, 100*1024), 0, []int{2, 2, 1}},
+		// 300 KiB bodies: three fit the default 1 MiB, four do not.
+		{"large bodies", many(5, 300*1024), 0, []int{3, 2}},
+		// Largest bodies: one per call.
+		{"largest bodies", many(3, producer.MaxMessageBytes-attribute), 0, []int{1, 1, 1}},
 		{"mixed sizes", []producer.Event{
-			producertest.Event(t, "user_action", 0, 200*1024), producertest.Event(t, "user_action", 1, 0),
-			producertest.Event(t, "user_action", 2, 60*1024), producertest.Event(t, "user_action", 3, 0),
+			producertest.Event(t, "user_action", 0, 800*1024), producertest.Event(t, "user_action", 1, 0),
+			producertest.Event(t, "user_action", 2, 250*1024), producertest.Event(t, "user_action", 3, 0),
 		}, 0, []int{2, 2}},
 	}
 	for _, tt := range tests {

@@ -11,12 +11,31 @@ import (
 	"unicode/utf8"
 )
 
-// MaxBodyBytes is the largest message body the pipeline accepts (the SQS
-// message size limit Ore and the producer library agree on).
-const MaxBodyBytes = 256 * 1024
+// MaxBodyBytes is the largest message body the pipeline accepts: 1 MiB,
+// the SQS message size limit (Amazon SQS message quotas; it was 256 KiB
+// before), which Ore and the producer library agree on. SQS counts message
+// attributes toward the same limit, so a producer's body must leave room for
+// its log_type attribute.
+const MaxBodyBytes = 1024 * 1024
 
 // ErrNotJSON is returned (wrapped) for a body that is not a UTF-8 JSON object.
+// The error also wraps ErrNotUTF8 or a *SizeError when that is why.
 var ErrNotJSON = errors.New("body is not a JSON object")
+
+// ErrNotUTF8 is returned (wrapped, with ErrNotJSON) for a body that is not
+// valid UTF-8 text.
+var ErrNotUTF8 = errors.New("not valid UTF-8")
+
+// SizeError is returned (wrapped, with ErrNotJSON) for a body over the size
+// limit.
+type SizeError struct {
+	// Size is the body's size and Limit the largest accepted, in bytes.
+	Size, Limit int
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("%d bytes is over the %d byte limit", e.Size, e.Limit)
+}
 
 // FieldError says why one field of a body is invalid.
 type FieldError struct {
@@ -149,10 +168,10 @@ func PeekLogType(body []byte) (string, bool) {
 
 func checkObject(body []byte) error {
 	if len(body) > MaxBodyBytes {
-		return fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrNotJSON, len(body), MaxBodyBytes)
+		return fmt.Errorf("%w: %w", ErrNotJSON, &SizeError{Size: len(body), Limit: MaxBodyBytes})
 	}
 	if !utf8.Valid(body) {
-		return fmt.Errorf("%w: not valid UTF-8", ErrNotJSON)
+		return fmt.Errorf("%w: %w", ErrNotJSON, ErrNotUTF8)
 	}
 	if !json.Valid(body) {
 		var v any
@@ -232,7 +251,7 @@ func (f *Field) parseString(s string, v *Value) string {
 		v.Str = u
 	case TypeTimestamp:
 		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
+		if err != nil || !rfc3339Shape(s) {
 			return fmt.Sprintf("must be an RFC 3339 time with a UTC offset, like 2026-11-26T10:00:00+01:00, got %q", clipString(s))
 		}
 		if t.Year() < 1 || t.Year() > 9999 {
@@ -250,6 +269,43 @@ func (f *Field) parseString(s string, v *Value) string {
 	}
 	return ""
 }
+
+// rfc3339Shape reports whether s has the shape RFC 3339 gives a time with an
+// offset: 2006-01-02T15:04:05, optionally '.' and one or more digits, then Z
+// or ±hh:mm with hh at most 23 and mm at most 59. time.Parse checks the ranges
+// of the other parts but also accepts a one-digit hour, a ',' before the
+// fraction and offsets of 24 hours or 60 minutes, which RFC 3339 does not
+// (go.dev/issue/54580); the JSON Schema of the log type rejects them too.
+func rfc3339Shape(s string) bool {
+	const head = "0000-00-00T00:00:00"
+	if len(s) <= len(head) {
+		return false
+	}
+	for i := 0; i < len(head); i++ {
+		if head[i] == '0' && !isDigit(s[i]) || head[i] != '0' && s[i] != head[i] {
+			return false
+		}
+	}
+	rest := s[len(head):]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && isDigit(rest[n]) {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	if rest == "Z" {
+		return true
+	}
+	return len(rest) == len("+07:00") && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
+		isDigit(rest[1]) && isDigit(rest[2]) && isDigit(rest[4]) && isDigit(rest[5]) &&
+		(rest[1] < '2' || rest[1] == '2' && rest[2] <= '3') && rest[4] <= '5'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func (f *Field) checkRange(x float64, raw []byte) string {
 	if f.Min != nil && x < *f.Min {

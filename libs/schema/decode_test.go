@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 )
 
 const validUserAction = `{
@@ -195,6 +196,56 @@ func TestDecodeInvalid(t *testing.T) {
 	}
 }
 
+// TestDecodeTimestamp checks which occurred_at strings are RFC 3339 times
+// with an offset. time.Parse alone accepted a one-digit hour, a ',' before
+// the fraction and offsets of 24 hours or 60 minutes; the JSON Schema of the
+// log type rejects them, and so must the validator.
+func TestDecodeTimestamp(t *testing.T) {
+	lt := userAction(t)
+	tests := []struct {
+		ts     string
+		wantOK bool
+	}{
+		{"2026-11-26T10:15:30Z", true},
+		{"2026-11-26T10:15:30+01:00", true},
+		{"2026-11-26T10:15:30-00:00", true},
+		{"2026-11-26T10:15:30.5Z", true},
+		{"2026-11-26T10:15:30.1234567890123+23:59", true}, // digits past nanoseconds are dropped
+		{"2024-02-29T00:00:00Z", true},
+		{"2000-02-29T00:00:00Z", true},
+		{"0001-01-01T00:00:00Z", true},
+		{"9999-12-31T23:59:59-23:59", true},
+		{"2026-11-26T10:15:30", false},       // no offset
+		{"2026-11-26T10:15:30+0100", false},  // offset without ':'
+		{"2026-11-26t10:15:30Z", false},      // lower case t
+		{"2026-11-26T10:15:30z", false},      // lower case z
+		{"2026-11-26 10:15:30Z", false},      // space for T
+		{"2026-11-26T10:15:30.Z", false},     // '.' without digits
+		{"2026-11-26T23:59:60Z", false},      // leap second
+		{"2026-11-26T24:00:00Z", false},      // hour 24
+		{"2026-02-29T00:00:00Z", false},      // not a leap year
+		{"1900-02-29T00:00:00Z", false},      // centuries are not leap years
+		{"2026-11-31T00:00:00Z", false},      // November has 30 days
+		{"0000-01-01T00:00:00Z", false},      // year 0
+		{"2026-11-26T1:15:30Z", false},       // one-digit hour: time.Parse accepts it
+		{"2026-11-26T10:15:30,5Z", false},    // ',' before the fraction: time.Parse accepts it
+		{"2026-11-26T10:15:30+24:00", false}, // offset hour 24: time.Parse accepts it
+		{"2026-11-26T10:15:30-24:00", false}, // offset hour 24: time.Parse accepts it
+		{"2026-11-26T10:15:30+23:60", false}, // offset minute 60: time.Parse accepts it
+		{"2026-11-26T10:15:30Z\n", false},    // trailing newline
+		{"\u0032026-11-26T10:15:30Z", true},  // escaped in JSON: the same string
+	}
+	for _, tc := range tests {
+		t.Run(tc.ts, func(t *testing.T) {
+			body := strings.Replace(validUserAction, "2026-11-26T10:15:30.123456+01:00", tc.ts, 1)
+			_, err := lt.Decode([]byte(body))
+			if gotOK := err == nil; gotOK != tc.wantOK {
+				t.Errorf("Decode with occurred_at %q: error %v, want ok = %v", tc.ts, err, tc.wantOK)
+			}
+		})
+	}
+}
+
 func TestDecodeNotJSON(t *testing.T) {
 	lt := userAction(t)
 	tests := []struct {
@@ -206,7 +257,7 @@ func TestDecodeNotJSON(t *testing.T) {
 		{"string", `"hello"`, `top level is "hello"`},
 		{"trailing garbage", `{} x`, "invalid character 'x'"},
 		{"invalid utf8", "{\"a\":\"\xff\"}", "not valid UTF-8"},
-		{"oversize", `{"a":"` + strings.Repeat("x", schema.MaxBodyBytes) + `"}`, "over the 262144 byte limit"},
+		{"oversize", `{"a":"` + strings.Repeat("x", schema.MaxBodyBytes) + `"}`, "over the 1048576 byte limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,7 +268,50 @@ func TestDecodeNotJSON(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.wantIn) {
 				t.Errorf("error %q does not contain %q", err, tc.wantIn)
 			}
+			var size *schema.SizeError
+			if got, want := errors.As(err, &size), tc.name == "oversize"; got != want {
+				t.Errorf("error %q: is a *SizeError = %v, want %v", err, got, want)
+			}
+			if got, want := errors.Is(err, schema.ErrNotUTF8), tc.name == "invalid utf8"; got != want {
+				t.Errorf("error %q: wraps ErrNotUTF8 = %v, want %v", err, got, want)
+			}
 		})
+	}
+}
+
+// TestDecodeBodySizeBoundary: a valid body of exactly MaxBodyBytes (1 MiB,
+// the SQS limit) decodes; one byte more is refused with the sizes named.
+func TestDecodeBodySizeBoundary(t *testing.T) {
+	if schema.MaxBodyBytes != 1<<20 {
+		t.Fatalf("MaxBodyBytes = %d, want 1 MiB (1048576), the SQS message size limit", schema.MaxBodyBytes)
+	}
+	reg := schema.MustLoad()
+	lt := userAction(t)
+	for _, tc := range []struct {
+		size    int
+		wantErr string
+	}{
+		{schema.MaxBodyBytes, ""},
+		{schema.MaxBodyBytes + 1, "body is not a JSON object: 1048577 bytes is over the 1048576 byte limit"},
+	} {
+		g, err := eventgen.New(reg, eventgen.Options{Seed: 1, BodyBytes: tc.size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := g.Event("user_action", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ev.Body) != tc.size {
+			t.Fatalf("generated body is %d bytes, want %d", len(ev.Body), tc.size)
+		}
+		_, err = lt.Decode(ev.Body)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%d-byte body: Decode error %v, want none", tc.size, err)
+		case tc.wantErr != "" && (!errors.Is(err, schema.ErrNotJSON) || err.Error() != tc.wantErr):
+			t.Errorf("%d-byte body: Decode error %v, want ErrNotJSON %q", tc.size, err, tc.wantErr)
+		}
 	}
 }
 

@@ -18,11 +18,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/ore-masora/pipeline/libs/producer"
 )
 
 // DefaultMaxBatchBytes is the payload limit a Queue enforces by default, the
-// same as the producer's default.
-const DefaultMaxBatchBytes = 256 * 1024
+// same as the producer's default: SQS's 1 MiB.
+const DefaultMaxBatchBytes = producer.DefaultMaxBatchBytes
 
 // Message is a message the Queue accepted.
 type Message struct {

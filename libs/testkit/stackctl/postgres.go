@@ -95,8 +95,10 @@ func (r pgRunner) initCluster(ctx context.Context, dir, logPath string) error {
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
 }
 
-// serverCommand runs postgres on 127.0.0.1:port with its socket in dir. Durability is off:
-// the cluster is thrown away, and a SIGKILL of the server keeps what the kernel has cached.
+// serverCommand runs postgres on 127.0.0.1:port with its socket in dir. Nothing is synced to
+// disk (the cluster is thrown away), but a commit waits for its WAL to reach the kernel
+// (synchronous_commit stays on), so a SIGKILL of the server, as in crash tests, loses no
+// committed transaction: only a machine crash would.
 func (r pgRunner) serverCommand(dir string, port int) Command {
 	path, argv := r.command("postgres",
 		"-D", filepath.Join(dir, "data"),
@@ -104,7 +106,6 @@ func (r pgRunner) serverCommand(dir string, port int) Command {
 		"-k", dir,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=200")
 	return Command{Path: path, Args: argv, Dir: dir}
@@ -142,6 +143,33 @@ func postmasterPID(dir string) (pid, pgrp int, ok bool) {
 		return 0, 0, false
 	}
 	return pid, pgrp, true
+}
+
+// waitPostmasterReaped waits until the PID that dir's postmaster.pid names is not a zombie
+// any more. A SIGKILLed server stays a zombie until its parent reaps it (init, when the parent
+// died with it); meanwhile a new server refuses the data directory, since kill(pid, 0) still
+// finds the old one.
+func waitPostmasterReaped(dir string, timeout time.Duration) error {
+	b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		state, _, err := procStat(pid)
+		if err != nil || state != 'Z' {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the old server, PID %d, is still a zombie after %s (not reaped by its parent), and postgres refuses to start while it exists", pid, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // PostgresOptions say where and how NewPostgres makes a throwaway cluster.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -101,7 +102,30 @@ func groupAlive(pgid int) bool {
 			continue
 		}
 		state, pgrp, err := procStat(pid)
-		if err == nil && pgrp == pgid && state != 'Z' && state != 'X' {
+		if err == nil && pgrp == pgid && (state != 'Z' && state != 'X' || threadsExiting(pid)) {
+			return true
+		}
+	}
+	return false
+}
+
+// threadsExiting reports whether a process whose main thread is already a zombie still has
+// other threads on their way out. They share its descriptors, so its listening sockets stay
+// open, and its ports taken, until the last one is gone: a SIGKILLed Go or Node server on a
+// busy machine shows this for a moment.
+func threadsExiting(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X' {
 			return true
 		}
 	}
@@ -140,13 +164,20 @@ func killGroup(pgid int) error {
 	return nil
 }
 
-// portFree reports whether port on 127.0.0.1 can be listened on now.
-func portFree(port int) error {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return err
+// waitPortFree waits up to timeout until port on 127.0.0.1 can be listened on, and returns
+// the last error otherwise.
+func waitPortFree(port int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return l.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return l.Close()
 }
 
 func waitGone(pgid int, d time.Duration) bool {
@@ -162,8 +193,12 @@ func waitGone(pgid int, d time.Duration) bool {
 	}
 }
 
-// FreePorts picks n distinct free TCP ports on 127.0.0.1. The listeners are held until all
-// are chosen so that no port is picked twice.
+// FreePorts picks n distinct free TCP ports on 127.0.0.1, below the kernel's range of
+// ephemeral ports when it can. A port in that range may be taken, while its component is
+// stopped, by any outgoing connection on the machine (seen within a second on a busy one),
+// and the component could then not start again in place; ports below it are only ever
+// taken by a program that asks for them. The listeners are held until all are chosen so
+// that no port is picked twice.
 func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	var ls []net.Listener
@@ -172,15 +207,42 @@ func FreePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := stablePortRange()
+	for attempt := 0; len(ports) < n; attempt++ {
+		addr := "127.0.0.1:0"
+		if hi > lo && attempt < 1000 {
+			addr = fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" {
+				continue // taken: try another
+			}
 			return nil, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// stablePortRange returns the ports [lo, hi) that FreePorts picks from: the 10,000 ports
+// below the first ephemeral port (net.ipv4.ip_local_port_range), kept above 1024. An empty
+// range (unreadable setting, or ephemeral ports starting too low) means ephemeral ports.
+func stablePortRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	first, err := strconv.Atoi(f[0])
+	if err != nil || first < 1024+10000 {
+		return 0, 0
+	}
+	return first - 10000, first
 }
 
 // waitFor polls check until it succeeds, the child exits, or timeout passes.

@@ -309,11 +309,16 @@ func (ss *Session) Start(ctx context.Context, names ...string) error {
 				ss.s.log.Warn("gcs: removed objects the emulator left half-written when it stopped (an unfinished upload does not exist in GCS either)", "objects", removed)
 			}
 		}
+		if name == Postgres {
+			if err := waitPostmasterReaped(c.DataDir, ss.s.opts.Timeout); err != nil {
+				return fmt.Errorf("postgres cannot start: %w", err)
+			}
+		}
 		for _, p := range []int{c.Port, c.GRPCPort} {
 			if p == 0 {
 				continue
 			}
-			if err := portFree(p); err != nil {
+			if err := waitPortFree(p, 5*time.Second); err != nil {
 				return fmt.Errorf("%s cannot start in place: its port %d is taken (%v); run stack down, then stack up, for a stack on new ports", name, p, err)
 			}
 		}
@@ -347,6 +352,7 @@ func (ss *Session) Start(ctx context.Context, names ...string) error {
 		if err := ss.defaults(ctx, *c, children[name] != nil); err != nil {
 			return err
 		}
+		ss.s.log.Info(name+" is up", "pid", c.PID, "port", c.Port)
 	}
 	return ss.Save()
 }

@@ -128,7 +128,8 @@ func CreateBucket(ctx context.Context, client *storage.Client, project, name str
 }
 
 // CreateDataset creates the dataset project.name, in DatasetLocation, on the
-// BigQuery emulator at endpoint; an existing one is fine.
+// BigQuery emulator at endpoint; an existing one is fine. It looks first, since the
+// emulator answers 500, not 409, to the creation of a dataset that exists.
 func CreateDataset(ctx context.Context, endpoint, project, name string) error {
 	client, err := bigquery.NewClient(ctx, project,
 		option.WithEndpoint(endpoint),
@@ -137,7 +138,11 @@ func CreateDataset(ctx context.Context, endpoint, project, name string) error {
 		return fmt.Errorf("BigQuery client for %s: %w", endpoint, err)
 	}
 	defer client.Close()
-	if err := client.Dataset(name).Create(ctx, &bigquery.DatasetMetadata{Location: DatasetLocation}); err != nil && !isConflict(err) {
+	ds := client.Dataset(name)
+	if _, err := ds.Metadata(ctx); err == nil {
+		return nil
+	}
+	if err := ds.Create(ctx, &bigquery.DatasetMetadata{Location: DatasetLocation}); err != nil && !isConflict(err) {
 		return fmt.Errorf("create BigQuery dataset %s.%s: %w", project, name, err)
 	}
 	return nil

@@ -25,18 +25,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/ore-masora/pipeline/libs/bqschema"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/tools/internal/genfiles"
 )
 
 // The directories the files go to, relative to the repository root, and
@@ -72,9 +69,9 @@ func run(out string) error {
 		if err != nil {
 			return err
 		}
-		root, err := findRoot(wd)
+		root, err := genfiles.FindRoot(wd)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w, or pass -out", err)
 		}
 		out = filepath.Join(root, infraDir)
 	}
@@ -86,31 +83,21 @@ func run(out string) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range []struct {
-		dir, glob string
-		files     map[string][]byte
-	}{
-		{schemaDir, schemaGlob, g.schemas},
-		{viewDir, viewGlob, g.views},
-	} {
-		dir := filepath.Join(out, d.dir)
-		changed, err := write(dir, d.glob, d.files)
-		if err != nil {
-			return err
-		}
-		if len(changed) == 0 {
-			fmt.Printf("%s: %d files, all up to date\n", dir, len(d.files))
-			continue
-		}
-		fmt.Printf("%s: %d files, changed: %s\n", dir, len(d.files), strings.Join(changed, ", "))
-	}
-	return nil
+	return genfiles.WriteAll(out, g.outputs(), os.Stdout)
 }
 
 // generated is the content of the generated files by name, per directory.
 type generated struct {
 	schemas map[string][]byte // <log_type>_v<N>.json
 	views   map[string][]byte // <log_type>.sql
+}
+
+// outputs returns the generated files by directory, relative to infra/gcp.
+func (g generated) outputs() []genfiles.Output {
+	return []genfiles.Output{
+		{Dir: schemaDir, Pattern: schemaGlob, Files: g.schemas},
+		{Dir: viewDir, Pattern: viewGlob, Files: g.views},
+	}
 }
 
 // tableName is the name of the analysts' external table over the files of
@@ -165,60 +152,4 @@ func generate(reg *schema.Registry) (generated, error) {
 		g.views[name+".sql"] = view.Bytes()
 	}
 	return g, nil
-}
-
-// write makes dir hold exactly files among its files matching glob: it
-// writes those whose content differs, removes the other matching files and
-// leaves anything else alone. It returns the names it wrote or removed,
-// sorted.
-func write(dir, glob string, files map[string][]byte) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	existing, err := filepath.Glob(filepath.Join(dir, glob))
-	if err != nil {
-		return nil, err
-	}
-	var changed []string
-	for _, path := range existing {
-		name := filepath.Base(path)
-		if _, ok := files[name]; ok {
-			continue
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("remove stale generated file: %w", err)
-		}
-		changed = append(changed, name)
-	}
-	for name, content := range files {
-		path := filepath.Join(dir, name)
-		old, err := os.ReadFile(path)
-		if err == nil && bytes.Equal(old, content) {
-			continue
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		if err := os.WriteFile(path, content, 0o644); err != nil {
-			return nil, err
-		}
-		changed = append(changed, name)
-	}
-	slices.Sort(changed)
-	return changed, nil
-}
-
-// findRoot returns the nearest directory at or above dir that holds go.work:
-// the repository root.
-func findRoot(dir string) (string, error) {
-	for d := dir; ; {
-		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("no go.work in %s or above: run from inside the repository, or pass -out", dir)
-		}
-		d = parent
-	}
 }

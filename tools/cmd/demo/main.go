@@ -26,7 +26,9 @@ prints a report: publishes a realistic stream of user_action and seller_action
 events with the producer library (with duplicates, malformed messages and one
 unknown log type), runs Ore in poll mode until the queue is drained, calls
 Masora's POST /run as Cloud Scheduler would (bearer token), calls it a second
-time to show nothing changes, and reads the report back from Postgres.
+time to show nothing changes, reads the report back from Postgres, and ends
+with the link to Masora's status page (with -keep-masora, Masora keeps
+serving it until interrupted).
 
 Each run uses its own queue, GCS prefix and Postgres database (demo_<time>),
 so runs never mix; with the stack kept up you can query them afterwards.
@@ -61,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	seed := fs.Uint64("seed", 1, "random seed of the event stream")
 	verbose := fs.Bool("v", false, "also print Ore's and Masora's own log lines")
 	stays := fs.Bool("stack-stays", false, "the stack stays up after the demo (make demo KEEP=1, or a stack you started): print how to query the run's database")
+	keep := fs.Bool("keep-masora", false, "keep Masora serving its status page after the demo, until interrupted (make demo KEEP=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,9 +95,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer os.RemoveAll(binDir)
-	res, err := demo.Run(ctx, demo.Options{Root: root, BinDir: binDir, Target: target, Plan: plan, Progress: stdout, Logs: logs})
+	res, err := demo.Run(ctx, demo.Options{Root: root, BinDir: binDir, Target: target, Plan: plan, Progress: stdout, Logs: logs, KeepMasora: *keep})
 	if err != nil {
 		return err
+	}
+	if res.Masora != nil {
+		defer res.Masora.Stop()
 	}
 	if err := res.Print(stdout, plan); err != nil {
 		return fmt.Errorf("step %q failed: %w", "report", err)
@@ -104,5 +110,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "demo OK: %d events through SQS → Ore → GCS → BigQuery → Masora → Postgres in %s\n",
 		len(plan.Valid)+len(plan.Duplicates)+len(plan.Bad), time.Since(start).Round(time.Second))
-	return nil
+	return statusPage(ctx, stdout, res)
+}
+
+// statusPage ends the demo with the link to Masora's status page and, when
+// Masora was kept running, serves it until the demo is interrupted.
+func statusPage(ctx context.Context, stdout io.Writer, res *demo.Result) error {
+	if res.Masora == nil {
+		fmt.Fprintf(stdout, "status page: %s (Masora has stopped: `make demo KEEP=1` keeps it and the stack up to open it)\n", res.StatusPage)
+		return nil
+	}
+	fmt.Fprintf(stdout, "status page: %s\n", res.StatusPage)
+	fmt.Fprintln(stdout, "Masora serves it until you press Ctrl-C; the stack stays up after that (make stack-down stops it).")
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-res.Masora.Done():
+		return fmt.Errorf("masora stopped on its own while serving the status page (%v; run with -v to see its log)", res.Masora.Err())
+	}
 }

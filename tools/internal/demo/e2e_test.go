@@ -63,11 +63,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 	res, err := demo.Run(ctx, demo.Options{
 		Root: root, BinDir: t.TempDir(), Target: target, Plan: plan,
-		Progress: testWriter{t}, Logs: logFile(t),
+		Progress: testWriter{t}, Logs: logFile(t), KeepMasora: true,
 	})
 	if err != nil {
 		t.Fatalf("demo.Run: %v", err)
 	}
+	t.Cleanup(res.Masora.Stop)
+	checkStatusPage(t, res.StatusPage)
 
 	// Every valid event is in its table exactly once (the primary key makes
 	// "at most once" structural; the id sets make it "exactly").

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 )
@@ -25,6 +26,8 @@ type Message struct {
 	EventID string
 	// Bad says why Ore must quarantine the message; "" for a valid one.
 	Bad string
+	// Kind is the reason kind Ore must give a bad message.
+	Kind quarantine.Kind
 }
 
 // HourKey identifies one row of an hourly summary: the occurred_at hour (UTC)
@@ -133,19 +136,31 @@ func badMessages(gen *eventgen.Gen, first int) ([]Message, error) {
 		return b
 	}
 	id := func(m map[string]any) string { return m[schema.FieldEventID].(string) }
-	missing, wrongType, badEnum, unknown, oversize := valid[0], valid[1], valid[2], valid[3], valid[4]
+	// No oversize message: SQS refuses a body over 1 MiB (schema.MaxBodyBytes)
+	// before Ore could see it; Ore's own check is tested in its handler.
+	missing, wrongType, badEnum, unknown, unnamed := valid[0], valid[1], valid[2], valid[3], valid[4]
+	// Bad data comes from a few producers, each with its own bug, so the
+	// report's data-quality table has something to say.
+	for _, p := range []struct {
+		fields map[string]any
+		source string
+	}{
+		{missing, "mobile-api"}, {wrongType, "mobile-api"}, {badEnum, "web-frontend"},
+		{unknown, "web-frontend"}, {unnamed, "legacy-importer"},
+	} {
+		p.fields[schema.FieldSource] = p.source
+	}
 	delete(missing, "user_id")
 	wrongType["quantity"] = "two"
 	badEnum["channel"] = "fax"
-	oversize["attributes"] = map[string]any{"blob": strings.Repeat("x", schema.MaxBodyBytes)}
 	return []Message{
-		{LogType: "user_action", Body: []byte(`{"event_id": "truncated`), Bad: "not JSON"},
-		{LogType: "user_action", Body: []byte(`["not", "an", "object"]`), Bad: "not a JSON object"},
-		{LogType: "user_action", Body: body(missing), EventID: id(missing), Bad: "missing required field user_id"},
-		{LogType: "user_action", Body: body(wrongType), EventID: id(wrongType), Bad: "quantity is not an integer"},
-		{LogType: "user_action", Body: body(badEnum), EventID: id(badEnum), Bad: "unknown channel"},
-		{LogType: "page_view", Body: body(unknown), Bad: "unknown log type page_view"},
-		{LogType: "user_action", Body: body(oversize), EventID: id(oversize), Bad: "over the size limit"},
+		{LogType: "user_action", Body: []byte(`{"event_id": "truncated`), Bad: "not JSON", Kind: quarantine.KindMalformedJSON},
+		{LogType: "user_action", Body: []byte(`["not", "an", "object"]`), Bad: "not a JSON object", Kind: quarantine.KindMalformedJSON},
+		{LogType: "user_action", Body: body(missing), EventID: id(missing), Bad: "missing required field user_id", Kind: quarantine.KindInvalidFields},
+		{LogType: "user_action", Body: body(wrongType), EventID: id(wrongType), Bad: "quantity is not an integer", Kind: quarantine.KindInvalidFields},
+		{LogType: "user_action", Body: body(badEnum), EventID: id(badEnum), Bad: "unknown channel", Kind: quarantine.KindInvalidFields},
+		{LogType: "page_view", Body: body(unknown), EventID: id(unknown), Bad: "unknown log type page_view", Kind: quarantine.KindUnknownLogType},
+		{Body: body(unnamed), EventID: id(unnamed), Bad: "no log type", Kind: quarantine.KindNoLogType},
 	}, nil
 }
 

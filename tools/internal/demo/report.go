@@ -3,15 +3,19 @@ package demo
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ore-masora/pipeline/libs/quarantine"
+	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
@@ -74,6 +78,7 @@ func (r *Result) Check(p *Plan) []string {
 	if got, want := len(r.Quarantine), len(p.Bad); got != want {
 		problems = append(problems, fmt.Sprintf("%d messages in quarantine, want %d", got, want))
 	}
+	problems = append(problems, r.checkQuality(p)...)
 	for lt, want := range p.Summary {
 		got := r.Report.Summaries[lt]
 		for k, w := range want {
@@ -120,8 +125,16 @@ func (r *Result) Print(w io.Writer, p *Plan) error {
 
 	fmt.Fprintf(w, "\nQuarantine (bad messages kept with their reason)\n")
 	for _, q := range r.Quarantine {
-		fmt.Fprintf(w, "  %-13s %s\n", cmp.Or(q.LogType, "-"), clip(q.Reason, 110))
+		fmt.Fprintf(w, "  %-13s %-16s %s\n", cmp.Or(q.LogType, "-"), q.Kind(), clip(q.Reason, 95))
 	}
+
+	fmt.Fprintf(w, "\nData quality: which producer sends what bad data (quarantine_hourly, %d messages)\n", r.Report.Quality.Messages)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  source\tlog type\treason kind\tmessages\n")
+	for _, g := range r.Report.Quality.Groups {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", cmp.Or(g.Source, "(none)"), cmp.Or(g.LogType, "(none)"), g.Kind, g.Messages)
+	}
+	tw.Flush()
 
 	fmt.Fprintf(w, "\nTop user actions per hour (user_action_hourly)\n")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -152,8 +165,9 @@ func (r *Result) Print(w io.Writer, p *Plan) error {
 	if problems := r.Check(p); len(problems) > 0 {
 		return fmt.Errorf("the pipeline's output differs from what was published:\n  %s", strings.Join(problems, "\n  "))
 	}
-	fmt.Fprintf(w, "\nchecked: every valid event is in Postgres exactly once, every bad message is in quarantine,\n"+
-		"the hourly summaries equal a count made from the published events, and the second run changed nothing.\n")
+	fmt.Fprintf(w, "\nchecked: every valid event is in Postgres exactly once, every bad message is in quarantine and\n"+
+		"counted exactly once in quarantined_messages with its reason kind and source, the hourly summaries\n"+
+		"equal a count made from the published events, and the second run changed nothing.\n")
 	return nil
 }
 
@@ -171,4 +185,97 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Quality is what Masora made of the quarantine: the data-quality summary.
+type Quality struct {
+	// Messages is the number of rows of quarantined_messages, one per
+	// quarantined SQS message id.
+	Messages int64
+	// MessageIDs are their message ids, sorted.
+	MessageIDs []string
+	// Groups are quarantine_hourly's counts summed over the hours, by
+	// source, log type and reason kind, largest first.
+	Groups []QualityGroup
+}
+
+// QualityGroup counts the quarantined messages of one source, log type and
+// reason kind ("" for a source or log type the message did not name).
+type QualityGroup struct {
+	Source, LogType string
+	Kind            quarantine.Kind
+	Messages        int64
+}
+
+// readQuality reads the quarantine's rows and hourly summary.
+func readQuality(ctx context.Context, conn *pgx.Conn) (Quality, error) {
+	var q Quality
+	rows, err := conn.Query(ctx, `SELECT message_id FROM quarantined_messages ORDER BY 1`)
+	if err != nil {
+		return q, fmt.Errorf("read quarantined_messages: %w", err)
+	}
+	if q.MessageIDs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return q, fmt.Errorf("read quarantined_messages: %w", err)
+	}
+	q.Messages = int64(len(q.MessageIDs))
+	rows, err = conn.Query(ctx, `SELECT source, log_type, reason_kind, sum(messages)::bigint FROM quarantine_hourly
+		GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3`)
+	if err != nil {
+		return q, fmt.Errorf("read quarantine_hourly: %w", err)
+	}
+	q.Groups, err = pgx.CollectRows(rows, pgx.RowToStructByPos[QualityGroup])
+	if err != nil {
+		return q, fmt.Errorf("read quarantine_hourly: %w", err)
+	}
+	return q, nil
+}
+
+// checkQuality checks that every bad message of the plan is counted exactly
+// once in quarantined_messages and quarantine_hourly, under the log type,
+// source and reason kind the plan gives it; the source is read from the
+// published body here, independently of Masora.
+func (r *Result) checkQuality(p *Plan) []string {
+	var problems []string
+	q := r.Report.Quality
+	ids := make(map[string]bool)
+	for _, rec := range r.Quarantine {
+		ids[rec.MessageID] = true
+	}
+	want := make([]string, 0, len(ids))
+	for id := range ids {
+		want = append(want, id)
+	}
+	slices.Sort(want)
+	if !slices.Equal(want, q.MessageIDs) {
+		problems = append(problems, fmt.Sprintf("quarantined_messages holds message ids %v, want the %d quarantined (%v)", q.MessageIDs, len(want), want))
+	}
+	if q.Messages != int64(len(p.Bad)) {
+		problems = append(problems, fmt.Sprintf("quarantined_messages has %d rows, want one per bad message: %d", q.Messages, len(p.Bad)))
+	}
+	wantGroups := make(map[QualityGroup]int64)
+	for _, m := range p.Bad {
+		var body map[string]any
+		source := ""
+		if json.Unmarshal(m.Body, &body) == nil {
+			source, _ = body[schema.FieldSource].(string)
+		}
+		wantGroups[QualityGroup{Source: source, LogType: m.LogType, Kind: m.Kind}]++
+	}
+	gotGroups := make(map[QualityGroup]int64)
+	for _, g := range q.Groups {
+		n := g.Messages
+		g.Messages = 0
+		gotGroups[g] += n
+	}
+	for g, n := range wantGroups {
+		if gotGroups[g] != n {
+			problems = append(problems, fmt.Sprintf("quarantine_hourly counts %d messages of source %q, log type %q, kind %s; want %d", gotGroups[g], g.Source, g.LogType, g.Kind, n))
+		}
+	}
+	for g, n := range gotGroups {
+		if _, ok := wantGroups[g]; !ok {
+			problems = append(problems, fmt.Sprintf("quarantine_hourly counts %d unexpected messages of source %q, log type %q, kind %s", n, g.Source, g.LogType, g.Kind))
+		}
+	}
+	return problems
 }

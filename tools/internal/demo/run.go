@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,6 +57,10 @@ type Options struct {
 	Logs io.Writer
 	// DrainTimeout bounds the wait for Ore to drain the queue.
 	DrainTimeout time.Duration
+	// KeepMasora leaves `masora serve` running when Run returns
+	// (Result.Masora), so that a person can open its status page; the
+	// caller stops it.
+	KeepMasora bool
 }
 
 // Result is what the demo observed.
@@ -68,6 +73,11 @@ type Result struct {
 	Report *Report
 	// ReportAfterSecondRun is read back after the second run.
 	ReportAfterSecondRun *Report
+	// StatusPage is the link to Masora's status page with its token; it
+	// answers while Masora runs.
+	StatusPage string
+	// Masora is the running Masora with Options.KeepMasora, else nil.
+	Masora *Masora
 }
 
 // RunOutcome is the part of Masora's /run answer the demo prints.
@@ -140,7 +150,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	say("  %d messages quarantined", len(res.Quarantine))
 	say("starting Masora and calling POST /run as Cloud Scheduler would")
-	err = withMasora(ctx, masora, opts, func(call func() ([]RunOutcome, error)) error {
+	m, err := withMasora(ctx, masora, opts, func(call func() ([]RunOutcome, error)) error {
 		var err error
 		if res.FirstRun, err = call(); err != nil {
 			return fmt.Errorf("first /run: %w", err)
@@ -162,6 +172,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	})
 	if err := step("masora", err); err != nil {
 		return nil, err
+	}
+	res.StatusPage = m.StatusPage()
+	if opts.KeepMasora {
+		res.Masora = m
 	}
 	return res, nil
 }
@@ -307,36 +321,40 @@ func queueDepth(ctx context.Context, client *sqs.Client, queueURL string) (visib
 }
 
 // withMasora starts `masora serve` on a free port with a fresh bearer token
-// and gives fn a function that calls POST /run with it.
-func withMasora(ctx context.Context, bin string, opts Options, fn func(call func() ([]RunOutcome, error)) error) error {
+// and gives fn a function that calls POST /run with it. It returns the
+// server, stopped unless opts.KeepMasora.
+func withMasora(ctx context.Context, bin string, opts Options, fn func(call func() ([]RunOutcome, error)) error) (m *Masora, err error) {
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
 	token := hex.EncodeToString(tok[:])
 	cmd := exec.CommandContext(ctx, bin, "serve")
-	cmd.Env = environ(opts.Target, "PORT="+strconv.Itoa(port), "MASORA_AUTH_TOKEN="+token)
+	cmd.Env = environ(opts.Target, "PORT="+strconv.Itoa(port), "MASORA_AUTH_TOKEN="+token,
+		"MASORA_DLQ_URL="+opts.Target["SQS_DLQ_URL"])
 	cmd.Stdout, cmd.Stderr = opts.Logs, opts.Logs
+	// Interrupted, Masora gets SIGTERM and its grace period, not SIGKILL.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start masora: %w", err)
+		return nil, fmt.Errorf("start masora: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	m = &Masora{URL: "http://127.0.0.1:" + strconv.Itoa(port), token: token, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		m.err = cmd.Wait()
+		close(m.done)
+	}()
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
+		if err != nil || !opts.KeepMasora {
+			m.Stop()
 		}
 	}()
 
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitHealthy(ctx, base+"/healthz", exited); err != nil {
-		return err
+	base := m.URL
+	if err := waitHealthy(ctx, base+"/healthz", m.done); err != nil {
+		return m, err
 	}
 	call := func() ([]RunOutcome, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/run", nil)
@@ -356,7 +374,42 @@ func withMasora(ctx context.Context, bin string, opts Options, fn func(call func
 		}
 		return decodeRun(body)
 	}
-	return fn(call)
+	return m, fn(call)
+}
+
+// Masora is the `masora serve` the demo started.
+type Masora struct {
+	// URL is its base URL, http://127.0.0.1:PORT.
+	URL   string
+	token string
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when it exited
+	err   error         // its exit, once done is closed
+	stop  sync.Once
+}
+
+// StatusPage is the link to its status page that signs in with its token
+// (GET /?token=…, which sets the page's session cookie).
+func (m *Masora) StatusPage() string { return m.URL + "/?token=" + m.token }
+
+// Done is closed when Masora has exited.
+func (m *Masora) Done() <-chan struct{} { return m.done }
+
+// Err is how Masora exited, once Done is closed.
+func (m *Masora) Err() error { return m.err }
+
+// Stop stops Masora with SIGTERM, and SIGKILL if it has not exited 30 s
+// later.
+func (m *Masora) Stop() {
+	m.stop.Do(func() {
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.done:
+		case <-time.After(30 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-m.done
+		}
+	})
 }
 
 // decodeRun reads the per-log-type outcomes from a /run answer.
@@ -370,7 +423,7 @@ func decodeRun(body []byte) ([]RunOutcome, error) {
 	return answer.Runs, nil
 }
 
-func waitHealthy(ctx context.Context, url string, exited <-chan error) error {
+func waitHealthy(ctx context.Context, url string, exited <-chan struct{}) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(url)
@@ -381,8 +434,8 @@ func waitHealthy(ctx context.Context, url string, exited <-chan error) error {
 			}
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("masora exited during start-up: %v", err)
+		case <-exited:
+			return errors.New("masora exited during start-up")
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
@@ -413,6 +466,9 @@ type Report struct {
 	CartsConfirmed, CartsCancelled map[string]int64
 	// Summaries holds every hourly summary row, per log type.
 	Summaries map[string]map[HourKey]HourCount
+	// Quality is the data-quality summary of the quarantine (see
+	// readQuality).
+	Quality Quality
 }
 
 // SummaryRow is one row of an hourly summary.
@@ -461,6 +517,9 @@ func ReadReport(ctx context.Context, t Target) (*Report, error) {
 		if name == "user_action" {
 			r.TopActions = top(rows, 8)
 		}
+	}
+	if r.Quality, err = readQuality(ctx, conn); err != nil {
+		return nil, err
 	}
 	rows, err := conn.Query(ctx, `SELECT action, channel, count(*) FROM user_actions
 		WHERE action IN ('cart_confirmed', 'cart_cancelled') GROUP BY 1, 2`)

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/storage"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -20,12 +21,15 @@ import (
 	"github.com/ore-masora/pipeline/schemas"
 	"github.com/ore-masora/pipeline/services/masora/internal/auth"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
+	"github.com/ore-masora/pipeline/services/masora/internal/dlq"
 	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 	"github.com/ore-masora/pipeline/services/masora/internal/server"
 	"github.com/ore-masora/pipeline/services/masora/internal/source"
+	"github.com/ore-masora/pipeline/services/masora/internal/statuspage"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
@@ -33,6 +37,8 @@ import (
 type app struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	reg     *schema.Registry
+	pool    *pgxpool.Pool
 	metrics *metrics.Metrics
 	ledger  *ledger.Ledger
 	loader  *loader.Loader
@@ -52,21 +58,52 @@ func (a *app) close() {
 // does not say (connect_timeout).
 const defaultConnectTimeout = 10 * time.Second
 
+// database says how to reach the reporting Postgres: DATABASE_URL's host, or
+// the Cloud SQL connector's dialer when MASORA_CLOUDSQL_INSTANCE is set. Call
+// the returned func once the last connection is closed.
+func database(ctx context.Context, cfg *config.Config) (dbconn.Options, func(), error) {
+	o := dbconn.Options{DatabaseURL: cfg.DatabaseURL, MaxConns: cfg.DBMaxConns, ConnectTimeout: defaultConnectTimeout}
+	if cfg.CloudSQLInstance == "" {
+		return o, func() {}, nil
+	}
+	d, err := dbconn.NewCloudSQLDialer(ctx, cfg.CloudSQLIPType)
+	if err != nil {
+		return o, nil, fmt.Errorf("MASORA_CLOUDSQL_INSTANCE=%s: %w", cfg.CloudSQLInstance, err)
+	}
+	o.Instance, o.Dialer = cfg.CloudSQLInstance, d
+	return o, func() { d.Close() }, nil
+}
+
 // openPool connects the reporting Postgres's pool.
-func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+func openPool(ctx context.Context, cfg *config.Config, db dbconn.Options) (*pgxpool.Pool, error) {
+	pool, err := dbconn.Pool(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	pcfg.MaxConns = cfg.DBMaxConns
-	if pcfg.ConnConfig.ConnectTimeout == 0 {
-		pcfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("Postgres pool for %s: %w", envconfig.RedactPassword(cfg.DatabaseURL), err)
+		return nil, fmt.Errorf("%s: %w", describeDatabase(cfg), err)
 	}
 	return pool, nil
+}
+
+// describeDatabase names the reporting Postgres in errors, without password.
+func describeDatabase(cfg *config.Config) string {
+	if cfg.CloudSQLInstance != "" {
+		return fmt.Sprintf("%s through Cloud SQL instance %s", envconfig.RedactPassword(cfg.DatabaseURL), cfg.CloudSQLInstance)
+	}
+	return envconfig.RedactPassword(cfg.DatabaseURL)
+}
+
+// connConfig returns the configuration of one connection to the reporting
+// Postgres (migrations, status), with the closer of its dialer.
+func connConfig(ctx context.Context, cfg *config.Config) (*pgx.ConnConfig, func(), error) {
+	db, closeDB, err := database(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := dbconn.ConnConfig(db)
+	if err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	return cc, closeDB, nil
 }
 
 // newBigQuery returns the BigQuery client of cfg: the emulator's endpoint
@@ -108,12 +145,19 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		}
 	}()
 	reg := schema.MustLoad()
+	a.reg = reg
 
-	pool, err := openPool(ctx, cfg)
+	db, closeDB, err := database(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, closeDB)
+	pool, err := openPool(ctx, cfg, db)
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, pool.Close)
+	a.pool = pool
 	a.ledger = ledger.New(pool)
 	if a.loader, err = loader.New(pool, reg, loader.Options{}); err != nil {
 		return nil, err
@@ -145,10 +189,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 
 	a.runner = run.New(run.Deps{
 		Registry: reg, Objects: a.bucket, Inspector: a.bucket, Warehouse: a.wh, Loader: a.loader, Ledger: a.ledger,
-		Metrics: a.metrics, Log: log,
+		Quarantine: &run.Quarantine{Records: a.bucket, Loader: a.loader},
+		Metrics:    a.metrics, Log: log,
 	}, run.Options{
 		Lookback: cfg.Lookback, ChunkFiles: cfg.ChunkFiles, ChunkTimeout: cfg.ChunkTimeout, LockWait: cfg.LockWait,
-		StorageRead: cfg.BigQueryStorageRead,
+		StorageRead: cfg.BigQueryStorageRead, Attempts: cfg.ChunkAttempts, MaxBackfill: cfg.BackfillMaxRange,
 	})
 	return a, nil
 }
@@ -167,6 +212,19 @@ func (a *app) handler(ctx context.Context) (http.Handler, error) {
 	}
 	return server.New(server.Deps{
 		Runner: a.runner, History: a.ledger, Auth: authn, Metrics: a.metrics, Log: a.log,
-		Ready: map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
+		Ready:       map[string]server.Checker{"postgres": a.loader, "bigquery": a.wh, "storage": a.bucket},
+		Page:        a.statusPage(ctx),
+		MaxBackfill: a.cfg.BackfillMaxRange,
 	}), nil
+}
+
+// statusPage returns the status page served at /, with the DLQ's depth
+// when MASORA_DLQ_URL is set.
+func (a *app) statusPage(ctx context.Context) *statuspage.Page {
+	o := statuspage.Options{Pool: a.pool, LogTypes: a.reg.Names(), Log: a.log,
+		DLQUnsetReason: "MASORA_DLQ_URL is not set"}
+	if a.cfg.DLQURL != "" {
+		o.DLQ = dlq.New(ctx, dlq.Options{URL: a.cfg.DLQURL, Region: a.cfg.AWSRegion, Endpoint: a.cfg.SQSEndpoint})
+	}
+	return statuspage.New(o)
 }

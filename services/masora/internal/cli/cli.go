@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,15 +21,16 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/ore-masora/pipeline/libs/checks"
-	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/logjson"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
 	"github.com/ore-masora/pipeline/services/masora/internal/doctor"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 	"github.com/ore-masora/pipeline/services/masora/internal/ledger"
 	"github.com/ore-masora/pipeline/services/masora/internal/reportdb"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
+	"github.com/ore-masora/pipeline/services/masora/internal/server"
 )
 
 // Env is the outside world of a command.
@@ -116,9 +116,14 @@ that DATABASE_URL does not have yet, and prints the resulting version. Safe to r
 concurrently and repeatedly.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, Env, *config.Config, *slog.Logger) error {
 			return func(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) error {
-				st, err := reportdb.Migrate(ctx, cfg.DatabaseURL)
+				cc, closeDB, err := connConfig(ctx, cfg)
 				if err != nil {
-					return fmt.Errorf("migrate %s: %w", envconfig.RedactPassword(cfg.DatabaseURL), err)
+					return err
+				}
+				defer closeDB()
+				st, err := reportdb.Migrate(ctx, cc)
+				if err != nil {
+					return fmt.Errorf("migrate %s: %w", describeDatabase(cfg), err)
 				}
 				fmt.Fprintf(e.Stdout, "reporting database at migration %d of %d\n", st.Version, st.Latest)
 				return nil
@@ -268,7 +273,14 @@ func runOnce(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, r
 		return err
 	}
 	defer a.close()
+	label := "masora run"
+	if req.Trigger == run.TriggerBackfill {
+		label = "masora backfill"
+	}
+	p := newRunProgress(e.Stderr, label)
+	req.Progress = p
 	outs, runErr := a.runner.Run(ctx, req)
+	p.r.Finish()
 	enc := json.NewEncoder(e.Stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(map[string]any{"runs": outs}); err != nil {
@@ -294,12 +306,8 @@ func serve(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) err
 	// shutdown grace period is over.
 	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
-	srv := &http.Server{
-		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	srv := server.HTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.Port)), handler)
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("masora serving", "addr", srv.Addr, "config", cfg)
@@ -320,11 +328,20 @@ func serve(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger) err
 }
 
 func status(ctx context.Context, e Env, cfg *config.Config, log *slog.Logger, logType string, limit int, asJSON bool) error {
-	st, err := reportdb.Check(ctx, cfg.DatabaseURL)
+	db, closeDB, err := database(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("read migration version of %s: %w", envconfig.RedactPassword(cfg.DatabaseURL), err)
+		return err
 	}
-	pool, err := openPool(ctx, cfg)
+	defer closeDB()
+	cc, err := dbconn.ConnConfig(db)
+	if err != nil {
+		return err
+	}
+	st, err := reportdb.Check(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("read migration version of %s: %w", describeDatabase(cfg), err)
+	}
+	pool, err := openPool(ctx, cfg, db)
 	if err != nil {
 		return err
 	}
@@ -382,6 +399,11 @@ func runDoctor(ctx context.Context, e Env, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	cc, closeDB, err := connConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
 	bq, err := newBigQuery(ctx, cfg)
 	if err != nil {
 		return err
@@ -393,7 +415,7 @@ func runDoctor(ctx context.Context, e Env, cfg *config.Config) error {
 	}
 	defer gcs.Close()
 	rs := doctor.Run(ctx, doctor.Options{
-		Registry: reg, DatabaseURL: cfg.DatabaseURL,
+		Registry: reg, Database: cc,
 		Storage: gcs, Bucket: cfg.GCSBucket, Prefix: cfg.GCSPrefix,
 		BigQuery: bq, Dataset: cfg.BigQueryDataset, Location: cfg.BigQueryLocation,
 		StorageRead: cfg.BigQueryStorageRead, KeepTables: cfg.BigQueryKeepTables, CallTimeout: cfg.BigQueryTimeout,

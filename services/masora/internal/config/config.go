@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/ore-masora/pipeline/libs/envconfig"
 	"github.com/ore-masora/pipeline/libs/layout"
+	"github.com/ore-masora/pipeline/services/masora/internal/auth"
+	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
 )
 
@@ -27,7 +32,17 @@ type Config struct {
 
 	// DatabaseURL is the reporting Postgres, a pgx connection string
 	// ($DATABASE_URL, required). Never log it: use envconfig.RedactPassword.
+	// With CloudSQLInstance only its database, user and parameters count.
 	DatabaseURL string
+	// CloudSQLInstance connects through the Cloud SQL Go connector with IAM
+	// database authentication to this instance, its connection name
+	// project:region:instance ($MASORA_CLOUDSQL_INSTANCE, empty: connect to
+	// DATABASE_URL's host). DATABASE_URL's user is then the IAM database
+	// user and it has no password.
+	CloudSQLInstance string
+	// CloudSQLIPType is the instance address the connector dials
+	// ($MASORA_CLOUDSQL_IP_TYPE: public, private or psc; public).
+	CloudSQLIPType dbconn.IPType
 	// DBMaxConns bounds the Postgres pool ($MASORA_DB_MAX_CONNS, 4; at least
 	// 2: one connection holds the run's lock, one loads).
 	DBMaxConns int32
@@ -79,6 +94,14 @@ type Config struct {
 	// one external table, one query and one Postgres transaction
 	// ($MASORA_CHUNK_FILES, 100).
 	ChunkFiles int
+	// ChunkAttempts is how many times a chunk, and the recording of a run's
+	// end, are tried when Postgres fails them transiently: unreachable,
+	// restarting, connection broken ($MASORA_CHUNK_ATTEMPTS, 5; waits of 1s,
+	// 2s, 4s… up to 15s between attempts).
+	ChunkAttempts int
+	// BackfillMaxRange bounds the range of a backfill, from its from to its
+	// to ($MASORA_BACKFILL_MAX_RANGE, 744h: 31 days).
+	BackfillMaxRange time.Duration
 	// LockWait is how long a run waits for another run of the same log type
 	// to finish before it gives up with 409 ($MASORA_LOCK_WAIT, 0: give up
 	// at once).
@@ -108,6 +131,16 @@ type Config struct {
 	// InsecureLocal allows serving /run and /backfill with no
 	// authentication at all; for a laptop only ($MASORA_INSECURE_LOCAL, false).
 	InsecureLocal bool
+
+	// DLQURL is the SQS dead-letter queue whose depth the status page shows
+	// ($MASORA_DLQ_URL, empty: the page shows the depth as unknown).
+	DLQURL string
+	// AWSRegion is the dead-letter queue's region ($AWS_REGION, empty: the
+	// AWS SDK's own chain: AWS_DEFAULT_REGION, the shared config file).
+	AWSRegion string
+	// SQSEndpoint replaces the SQS endpoint, for an emulator ($SQS_ENDPOINT,
+	// empty: AWS).
+	SQSEndpoint string
 }
 
 // vars is the table of every variable Masora reads, bound to c's fields:
@@ -119,6 +152,10 @@ func (c *Config) vars() envconfig.Vars {
 		envconfig.LogLevel(&c.LogLevel),
 		{Name: "DATABASE_URL", Required: true, Value: envconfig.ConnString(&c.DatabaseURL),
 			Doc: "the reporting Postgres, a pgx connection string, e.g. postgres://masora@host:5432/reports"},
+		{Name: "MASORA_CLOUDSQL_INSTANCE", Value: envconfig.Match(&c.CloudSQLInstance, validInstance.MatchString, "a Cloud SQL instance connection name, project:region:instance"),
+			Doc: "connect through the Cloud SQL Go connector with IAM database authentication to this instance (project:region:instance); DATABASE_URL then names only the database and the IAM user, without password; empty: connect to DATABASE_URL's host"},
+		{Name: "MASORA_CLOUDSQL_IP_TYPE", Default: string(dbconn.PublicIP), Value: envconfig.Enum(&c.CloudSQLIPType, dbconn.PublicIP, dbconn.PrivateIP, dbconn.PSC),
+			Doc: "the instance address the connector dials: public (no VPC needed, IAM authorizes), private (needs VPC egress) or psc"},
 		{Name: "MASORA_DB_MAX_CONNS", Default: "4", Value: envconfig.Int(&c.DBMaxConns, 2, 1000),
 			Doc: "Postgres pool size, 2 to 1000: one connection holds the run's lock, one loads"},
 		{Name: "BIGQUERY_PROJECT", Value: envconfig.Match(&c.BigQueryProject, warehouse.ValidProject, "a Google Cloud project ID, like my-project"),
@@ -147,6 +184,10 @@ func (c *Config) vars() envconfig.Vars {
 			Doc: "how far back a scheduled run lists hour folders, at least 1h"},
 		{Name: "MASORA_CHUNK_FILES", Default: "100", Value: envconfig.Int(&c.ChunkFiles, 1, 10000),
 			Doc: "objects per chunk, 1 to 10000: one external table, one query, one transaction"},
+		{Name: "MASORA_CHUNK_ATTEMPTS", Default: "5", Value: envconfig.Int(&c.ChunkAttempts, 1, 100),
+			Doc: "tries of a chunk, and of recording a run's end, when Postgres fails transiently (restart, broken connection), 1 to 100; waits 1s, 2s, 4s… up to 15s between tries"},
+		{Name: "MASORA_BACKFILL_MAX_RANGE", Default: "744h", Value: envconfig.Duration(&c.BackfillMaxRange, time.Hour, envconfig.MaxDuration),
+			Doc: "longest range of a backfill, from its from to its to (at least 1h); a longer one is refused with 400"},
 		{Name: "MASORA_LOCK_WAIT", Default: "0s", Value: envconfig.Duration(&c.LockWait, 0, envconfig.MaxDuration),
 			Doc: "how long a run waits for its log type's lock before answering 409"},
 		{Name: "MASORA_SHUTDOWN_TIMEOUT", Default: "10s", Value: envconfig.Duration(&c.ShutdownTimeout, 0, envconfig.MaxDuration),
@@ -159,10 +200,16 @@ func (c *Config) vars() envconfig.Vars {
 			Doc: "required token issuer"},
 		{Name: "MASORA_OIDC_JWKS_URL", Default: "https://www.googleapis.com/oauth2/v3/certs", Value: envconfig.URL(&c.OIDCJWKSURL),
 			Doc: "where the issuer's signing keys are fetched"},
-		{Name: "MASORA_AUTH_TOKEN", Secret: true, Value: envconfig.Match(&c.AuthToken, func(s string) bool { return len(s) >= 16 }, "at least 16 characters"),
-			Doc: "shared bearer token for /run and /backfill, for local use; empty: off"},
+		{Name: "MASORA_AUTH_TOKEN", Secret: true, Value: envconfig.Match(&c.AuthToken, func(s string) bool { return len(s) >= 16 && auth.ValidToken(s) }, "at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token)"),
+			Doc: "shared bearer token for /run and /backfill, for local use, and the status page's login; empty: off"},
 		{Name: "MASORA_INSECURE_LOCAL", Default: "false", Value: envconfig.Bool(&c.InsecureLocal),
 			Doc: "serve /run and /backfill with no authentication at all; for a laptop only"},
+		{Name: "MASORA_DLQ_URL", Value: envconfig.URL(&c.DLQURL),
+			Doc: "SQS dead-letter queue whose depth the status page shows (AWS credentials from the SDK's default chain); empty: shown as unknown"},
+		{Name: "AWS_REGION", Value: envconfig.String(&c.AWSRegion),
+			Doc: "region of MASORA_DLQ_URL; empty: the AWS SDK's default chain"},
+		{Name: "SQS_ENDPOINT", Value: envconfig.URL(&c.SQSEndpoint),
+			Doc: "SQS endpoint override for an emulator, used for MASORA_DLQ_URL; empty: AWS"},
 	}
 }
 
@@ -185,10 +232,47 @@ func Load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, envconfig.Missing("MASORA_OIDC_ALLOWED_EMAILS",
 			"with MASORA_OIDC_AUDIENCE: list the Cloud Scheduler service accounts allowed to trigger runs"))
 	}
+	errs = append(errs, c.checkCloudSQL(getenv)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, invalid(err)
 	}
 	return c, nil
+}
+
+// validInstance matches a Cloud SQL instance connection name:
+// project:region:instance, the project possibly domain-scoped
+// (example.com:project).
+var validInstance = regexp.MustCompile(`^([a-z0-9.-]+:)?[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]+:[a-z][a-z0-9-]*$`)
+
+// checkCloudSQL reports what contradicts the Cloud SQL connector settings:
+// an IP type without an instance, and, with one, a DATABASE_URL whose user is
+// not an IAM database user or that has a password (IAM database
+// authentication logs in with the caller's Google credentials).
+func (c *Config) checkCloudSQL(getenv func(string) string) []error {
+	if envconfig.Unset(getenv, "MASORA_CLOUDSQL_INSTANCE") {
+		if !envconfig.Unset(getenv, "MASORA_CLOUDSQL_IP_TYPE") {
+			return []error{envconfig.Invalid("MASORA_CLOUDSQL_IP_TYPE", getenv("MASORA_CLOUDSQL_IP_TYPE"),
+				"only used with MASORA_CLOUDSQL_INSTANCE: set that too, or unset this")}
+		}
+		return nil
+	}
+	if c.DatabaseURL == "" || c.CloudSQLInstance == "" {
+		return nil // reported by Load
+	}
+	pc, err := pgconn.ParseConfig(c.DatabaseURL)
+	if err != nil {
+		return []error{envconfig.Invalid("DATABASE_URL", envconfig.RedactPassword(c.DatabaseURL), "want a pgx connection string: "+err.Error())}
+	}
+	var errs []error
+	if pc.Password != "" {
+		errs = append(errs, envconfig.Invalid("DATABASE_URL", envconfig.RedactPassword(c.DatabaseURL),
+			"want no password with MASORA_CLOUDSQL_INSTANCE: IAM database authentication logs in with Masora's Google credentials (remove the password, and PGPASSWORD)"))
+	}
+	if !strings.Contains(pc.User, "@") {
+		errs = append(errs, envconfig.Invalid("DATABASE_URL", envconfig.RedactPassword(c.DatabaseURL),
+			fmt.Sprintf("want an IAM database user with MASORA_CLOUDSQL_INSTANCE, not %q: the service account's email without .gserviceaccount.com, e.g. user=masora@my-project.iam dbname=reports", pc.User)))
+	}
+	return errs
 }
 
 // invalid introduces the configuration problems err lists.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ore-masora/pipeline/services/masora/internal/config"
+	"github.com/ore-masora/pipeline/services/masora/internal/dbconn"
 )
 
 func env(m map[string]string) func(string) string {
@@ -24,6 +25,7 @@ func TestLoadDefaults(t *testing.T) {
 		Port:                8080,
 		LogLevel:            slog.LevelInfo,
 		DatabaseURL:         "postgres://u:p@h/db",
+		CloudSQLIPType:      dbconn.PublicIP,
 		DBMaxConns:          4,
 		BigQueryStorageRead: true,
 		BigQueryTimeout:     2 * time.Minute,
@@ -31,6 +33,8 @@ func TestLoadDefaults(t *testing.T) {
 		GCSPrefix:           "logs",
 		Lookback:            48 * time.Hour,
 		ChunkFiles:          100,
+		ChunkAttempts:       5,
+		BackfillMaxRange:    744 * time.Hour,
 		ShutdownTimeout:     10 * time.Second,
 		OIDCIssuer:          "https://accounts.google.com",
 		OIDCJWKSURL:         "https://www.googleapis.com/oauth2/v3/certs",
@@ -58,6 +62,8 @@ func TestLoadAll(t *testing.T) {
 		"MASORA_LOOKBACK":              "72h",
 		"MASORA_CHUNK_FILES":           "20",
 		"MASORA_LOCK_WAIT":             "30s",
+		"MASORA_CHUNK_ATTEMPTS":        "3",
+		"MASORA_BACKFILL_MAX_RANGE":    "24h",
 		"MASORA_SHUTDOWN_TIMEOUT":      "5s",
 		"MASORA_AUTH_TOKEN":            "0123456789abcdef",
 		"MASORA_OIDC_AUDIENCE":         "https://masora.example",
@@ -66,6 +72,9 @@ func TestLoadAll(t *testing.T) {
 		"MASORA_OIDC_JWKS_URL":         "http://127.0.0.1:1/jwks",
 		"MASORA_INSECURE_LOCAL":        "true",
 		"MASORA_BIGQUERY_STORAGE_READ": "true",
+		"MASORA_DLQ_URL":               "https://sqs.eu-west-1.amazonaws.com/123456789012/ore-events-dlq",
+		"AWS_REGION":                   "eu-west-1",
+		"SQS_ENDPOINT":                 "http://127.0.0.1:9324",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +83,7 @@ func TestLoadAll(t *testing.T) {
 		Port:                9090,
 		LogLevel:            slog.LevelDebug,
 		DatabaseURL:         "postgres://h/db",
+		CloudSQLIPType:      dbconn.PublicIP,
 		DBMaxConns:          8,
 		BigQueryProject:     "local-project",
 		BigQueryDataset:     "masora_tmp",
@@ -87,6 +97,8 @@ func TestLoadAll(t *testing.T) {
 		GCSPrefix:           "raw",
 		Lookback:            72 * time.Hour,
 		ChunkFiles:          20,
+		ChunkAttempts:       3,
+		BackfillMaxRange:    24 * time.Hour,
 		LockWait:            30 * time.Second,
 		ShutdownTimeout:     5 * time.Second,
 		AuthToken:           "0123456789abcdef",
@@ -95,9 +107,53 @@ func TestLoadAll(t *testing.T) {
 		OIDCIssuer:          "https://issuer.example",
 		OIDCJWKSURL:         "http://127.0.0.1:1/jwks",
 		InsecureLocal:       true,
+		DLQURL:              "https://sqs.eu-west-1.amazonaws.com/123456789012/ore-events-dlq",
+		AWSRegion:           "eu-west-1",
+		SQSEndpoint:         "http://127.0.0.1:9324",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadCloudSQL(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want *config.Config
+	}{
+		{"PublicByDefault", map[string]string{
+			"DATABASE_URL": "user=ore-masora-masora@my-project.iam dbname=reports", "MASORA_CLOUDSQL_INSTANCE": "my-project:europe-west1:ore-masora",
+		}, &config.Config{
+			DatabaseURL: "user=ore-masora-masora@my-project.iam dbname=reports", CloudSQLInstance: "my-project:europe-west1:ore-masora", CloudSQLIPType: dbconn.PublicIP,
+		}},
+		{"PrivateDomainScopedURL", map[string]string{
+			"DATABASE_URL":             "postgres://masora%40my-project.iam@/reports",
+			"MASORA_CLOUDSQL_INSTANCE": "example.com:my-project:us-central1:reports", "MASORA_CLOUDSQL_IP_TYPE": "PRIVATE",
+		}, &config.Config{
+			DatabaseURL:      "postgres://masora%40my-project.iam@/reports",
+			CloudSQLInstance: "example.com:my-project:us-central1:reports", CloudSQLIPType: dbconn.PrivateIP,
+		}},
+		{"PSC", map[string]string{
+			"DATABASE_URL": "user=me@example.com dbname=reports", "MASORA_CLOUDSQL_INSTANCE": "p1:asia-southeast1:i", "MASORA_CLOUDSQL_IP_TYPE": "psc",
+		}, &config.Config{DatabaseURL: "user=me@example.com dbname=reports", CloudSQLInstance: "p1:asia-southeast1:i", CloudSQLIPType: dbconn.PSC}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := config.Load(env(tc.set))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep := cmp.FilterPath(func(p cmp.Path) bool {
+				switch p.Last().String() {
+				case ".DatabaseURL", ".CloudSQLInstance", ".CloudSQLIPType":
+					return false
+				}
+				return len(p) > 2 // a field of the Config
+			}, cmp.Ignore())
+			if diff := cmp.Diff(tc.want, got, keep); diff != "" {
+				t.Errorf("Load mismatch (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -141,6 +197,8 @@ func TestLoadErrors(t *testing.T) {
 		{"lookback under an hour", map[string]string{"MASORA_LOOKBACK": "30m"}, []string{`MASORA_LOOKBACK="30m": want a duration like 90s or 2m, at least 1h`}},
 		{"negative lock wait", map[string]string{"MASORA_LOCK_WAIT": "-1s"}, []string{`MASORA_LOCK_WAIT="-1s": want a duration like 90s or 2m, at least 0s`}},
 		{"bad chunk", map[string]string{"MASORA_CHUNK_FILES": "0"}, []string{`MASORA_CHUNK_FILES="0": want a whole number from 1 to 10000`}},
+		{"no chunk attempt", map[string]string{"MASORA_CHUNK_ATTEMPTS": "0"}, []string{`MASORA_CHUNK_ATTEMPTS="0": want a whole number from 1 to 100`}},
+		{"backfill range under an hour", map[string]string{"MASORA_BACKFILL_MAX_RANGE": "10m"}, []string{`MASORA_BACKFILL_MAX_RANGE="10m": want a duration like 90s or 2m, at least 1h`}},
 		{"bad bool", map[string]string{"MASORA_INSECURE_LOCAL": "yes please"}, []string{`MASORA_INSECURE_LOCAL="yes please": want true or false`}},
 		{"bad dataset", map[string]string{"BIGQUERY_DATASET": "a-b`c"}, []string{"BIGQUERY_DATASET=\"a-b`c\": want a dataset ID: letters, digits and underscores"}},
 		{"bad project", map[string]string{"BIGQUERY_PROJECT": "Bad Project"}, []string{`BIGQUERY_PROJECT="Bad Project": want a Google Cloud project ID, like my-project`}},
@@ -149,7 +207,21 @@ func TestLoadErrors(t *testing.T) {
 		{"bad JWKS URL", map[string]string{"MASORA_OIDC_JWKS_URL": "file:///keys"}, []string{`MASORA_OIDC_JWKS_URL="file:///keys": want an http or https URL, like https://host:port`}},
 		{"oidc without emails", map[string]string{"MASORA_OIDC_AUDIENCE": "https://x", "MASORA_OIDC_ALLOWED_EMAILS": " , "}, []string{
 			"MASORA_OIDC_ALLOWED_EMAILS is required with MASORA_OIDC_AUDIENCE: list the Cloud Scheduler service accounts allowed to trigger runs"}},
-		{"short token", map[string]string{"MASORA_AUTH_TOKEN": "secret"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters"}},
+		{"bad Cloud SQL instance", map[string]string{"DATABASE_URL": "user=m@p.iam dbname=r", "MASORA_CLOUDSQL_INSTANCE": "reports"}, []string{
+			`MASORA_CLOUDSQL_INSTANCE="reports": want a Cloud SQL instance connection name, project:region:instance`}},
+		{"bad Cloud SQL IP type", map[string]string{"DATABASE_URL": "user=m@p.iam dbname=r", "MASORA_CLOUDSQL_INSTANCE": "p:europe-west1:i", "MASORA_CLOUDSQL_IP_TYPE": "vpc"}, []string{
+			`MASORA_CLOUDSQL_IP_TYPE="vpc": want public, private or psc`}},
+		{"IP type without instance", map[string]string{"MASORA_CLOUDSQL_IP_TYPE": "private"}, []string{
+			`MASORA_CLOUDSQL_IP_TYPE="private": only used with MASORA_CLOUDSQL_INSTANCE: set that too, or unset this`}},
+		{"Cloud SQL with a password and no IAM user", map[string]string{"DATABASE_URL": "postgres://masora:pw@h/reports", "MASORA_CLOUDSQL_INSTANCE": "p:europe-west1:i"}, []string{
+			`DATABASE_URL="postgres://masora:xxxxx@h/reports": want no password with MASORA_CLOUDSQL_INSTANCE: IAM database authentication logs in with Masora's Google credentials (remove the password, and PGPASSWORD)`,
+			`DATABASE_URL="postgres://masora:xxxxx@h/reports": want an IAM database user with MASORA_CLOUDSQL_INSTANCE, not "masora": the service account's email without .gserviceaccount.com, e.g. user=masora@my-project.iam dbname=reports`}},
+		{"Cloud SQL with an unparsable URL", map[string]string{"DATABASE_URL": "postgres://%zz", "MASORA_CLOUDSQL_INSTANCE": "p:europe-west1:i"}, []string{
+			`DATABASE_URL="(unparsable connection URL)": want a pgx connection string: cannot parse ` + "`postgres://%zz`" + `: failed to parse as URL (invalid percent-encoded token: "%zz")`}},
+		{"bad DLQ URL", map[string]string{"MASORA_DLQ_URL": "ore-events-dlq"}, []string{`MASORA_DLQ_URL="ore-events-dlq": want an http or https URL, like https://host:port`}},
+		{"bad SQS endpoint", map[string]string{"SQS_ENDPOINT": "127.0.0.1:9324"}, []string{`SQS_ENDPOINT="127.0.0.1:9324": want an http or https URL, like https://host:port`}},
+		{"short token", map[string]string{"MASORA_AUTH_TOKEN": "secret"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token)"}},
+		{"token with a space", map[string]string{"MASORA_AUTH_TOKEN": "not a bearer token at all"}, []string{"MASORA_AUTH_TOKEN=[redacted]: want at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token)"}},
 		{"every problem at once", map[string]string{"DATABASE_URL": "", "PORT": "x", "MASORA_CHUNK_FILES": "-1"}, []string{
 			`PORT="x": want a whole number from 1 to 65535`,
 			"DATABASE_URL is required: the reporting Postgres, a pgx connection string, e.g. postgres://masora@host:5432/reports",

@@ -19,6 +19,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/storage"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/api/iterator"
 
 	"github.com/ore-masora/pipeline/libs/bqschema"
@@ -30,8 +31,9 @@ import (
 
 // Options are what the checks look at: Masora's configuration and clients.
 type Options struct {
-	Registry    *schema.Registry
-	DatabaseURL string
+	Registry *schema.Registry
+	// Database connects to the reporting Postgres (package dbconn).
+	Database *pgx.ConnConfig
 
 	Storage *storage.Client
 	Bucket  string
@@ -83,11 +85,11 @@ func postgresCheck(ctx context.Context, o Options) checks.Result {
 	r := checks.Result{Check: checkPostgres}
 	ctx, cancel := o.timeout(ctx)
 	defer cancel()
-	st, err := reportdb.Check(ctx, o.DatabaseURL)
+	st, err := reportdb.Check(ctx, o.Database)
 	switch {
 	case err != nil:
 		r.Detail = err.Error()
-		r.Fix = "check DATABASE_URL, that Masora's identity may connect (Cloud SQL: roles/cloudsql.client and an IAM database user), and the network path"
+		r.Fix = "check DATABASE_URL (and MASORA_CLOUDSQL_INSTANCE), that Masora's identity may connect (Cloud SQL: roles/cloudsql.client, roles/cloudsql.instanceUser and an IAM database user named as DATABASE_URL's user), and the network path"
 	case st.Dirty:
 		r.Detail = fmt.Sprintf("migration %d failed half way (dirty)", st.Version)
 		r.Fix = "read the migration job's log, repair the database by hand, then force the version with the migrate tool"

@@ -61,7 +61,7 @@ func TestDoctor(t *testing.T) {
 
 	base := func() doctor.Options {
 		return doctor.Options{
-			Registry: s.Registry, DatabaseURL: s.DSN,
+			Registry: s.Registry, Database: masoratest.ConnConfig(t, s.DSN),
 			Storage: s.Storage, Bucket: s.Bucket, Prefix: masoratest.Prefix,
 			BigQuery: s.BigQuery, Dataset: s.Dataset, CallTimeout: time.Minute, KeepTables: true,
 			AuthToken: true,
@@ -76,8 +76,10 @@ func TestDoctor(t *testing.T) {
 		{"OIDC", func(o *doctor.Options) {
 			o.AuthToken, o.OIDCAudience, o.AllowedEmails = false, "https://masora-abc-ew.a.run.app", []string{"scheduler@p.iam.gserviceaccount.com"}
 		}, nil},
-		{"MigrationsNotApplied", func(o *doctor.Options) { o.DatabaseURL = unmigrated }, []string{checkPostgres}},
-		{"PostgresDown", func(o *doctor.Options) { o.DatabaseURL = "postgres://postgres@127.0.0.1:1/x?connect_timeout=2" }, []string{checkPostgres}},
+		{"MigrationsNotApplied", func(o *doctor.Options) { o.Database = masoratest.ConnConfig(t, unmigrated) }, []string{checkPostgres}},
+		{"PostgresDown", func(o *doctor.Options) {
+			o.Database = masoratest.ConnConfig(t, "postgres://postgres@127.0.0.1:1/x?connect_timeout=2")
+		}, []string{checkPostgres}},
 		{"BucketMissing", func(o *doctor.Options) { o.Bucket = "no-such-bucket-" + s.Dataset[:8] }, []string{checkBucket, checkDataset, checkUser, checkSeller}},
 		{"NoProbeFiles", func(o *doctor.Options) { o.Bucket = emptyBucket }, []string{checkUser, checkSeller}},
 		{"DatasetMissing", func(o *doctor.Options) { o.Dataset = "no_such_dataset" }, []string{checkDataset, checkUser, checkSeller}},
@@ -139,7 +141,7 @@ func TestDoctorStorageRead(t *testing.T) {
 	srv := bqreadtest.New(t, bqreadtest.Options{Source: s.BigQuery, Streams: 2})
 	bq := srv.Client(t, s.Env.BigQueryProject, s.Env.BigQueryEndpoint)
 	rs := doctor.Run(t.Context(), doctor.Options{
-		Registry: s.Registry, DatabaseURL: s.DSN, Storage: s.Storage, Bucket: s.Bucket, Prefix: masoratest.Prefix,
+		Registry: s.Registry, Database: masoratest.ConnConfig(t, s.DSN), Storage: s.Storage, Bucket: s.Bucket, Prefix: masoratest.Prefix,
 		BigQuery: bq, Dataset: s.Dataset, CallTimeout: time.Minute, KeepTables: true, StorageRead: true, AuthToken: true,
 	})
 	var buf bytes.Buffer

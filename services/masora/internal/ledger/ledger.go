@@ -20,7 +20,8 @@ import (
 // Tables returns the tables the ledger keeps its state in.
 func Tables() []string { return []string{"masora_runs", "masora_manifest"} }
 
-// Ledger reads and writes the run state. It is safe for concurrent use.
+// Ledger reads and writes the run state. It is safe for concurrent use; a
+// Lock it returns is used by one run at a time.
 type Ledger struct {
 	pool *pgxpool.Pool
 }
@@ -70,10 +71,20 @@ func (l *Ledger) Loaded(ctx context.Context, logType string, from, to time.Time)
 }
 
 // RecordObjects records a chunk's objects in the manifest, in the chunk's
-// transaction tx. Objects some other run committed meanwhile (it lost its
-// lock, say) collide on the manifest's key: the error then wraps
-// fault.ErrBusy.
+// transaction tx; it must be the chunk's first statement. It first makes
+// sure that the chunk may load: it takes the log type's chunk lock until tx
+// ends (a run starting meanwhile waits for it, see StartRun) and checks that
+// the run still owns its log type's run lock and is running, else it
+// returns an error wrapping ErrLockLost and fault.ErrBusy. Objects some
+// other run committed meanwhile collide on the manifest's key: the error
+// then wraps fault.ErrBusy.
 func RecordObjects(ctx context.Context, tx pgx.Tx, logType string, runID int64, objs []Object) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+chunkKey("$1")+`)`, logType); err != nil {
+		return pgfault.Classify("take the chunk lock of "+logType, err)
+	}
+	if err := checkOwner(ctx, tx, runID); err != nil {
+		return err
+	}
 	names := make([]string, len(objs))
 	gens := make([]int64, len(objs))
 	hours := make([]time.Time, len(objs))
@@ -87,7 +98,7 @@ func RecordObjects(ctx context.Context, tx pgx.Tx, logType string, runID int64, 
 		FROM unnest($3::text[], $4::bigint[], $5::timestamptz[], $6::bigint[]) AS o(name, generation, hour, size)`,
 		logType, runID, names, gens, hours, sizes)
 	if pgfault.UniqueViolation(err) {
-		return fmt.Errorf("record %d objects in the manifest: %w: some of them were committed by another run meanwhile: %w", len(objs), fault.ErrBusy, err)
+		return fmt.Errorf("record %d objects in the manifest: %w: some of them were committed meanwhile, by another run or by an earlier attempt of this chunk whose commit's answer was lost: %w", len(objs), fault.ErrBusy, err)
 	}
 	if err != nil {
 		return pgfault.Classify("record objects in the manifest", err)

@@ -51,27 +51,92 @@ type Run struct {
 	Error         string   `json:"error,omitempty"`
 }
 
+// Lease is how long a running run's process may stay silent before
+// another run takes it for dead and marks its run abandoned. A running run
+// records that it is alive every HeartbeatInterval (Heartbeat), through
+// any connection, so a Postgres restart shorter than the lease does not
+// make a live run look dead.
+const Lease = time.Minute
+
+// HeartbeatInterval is how often a running run calls Heartbeat.
+const HeartbeatInterval = Lease / 6
+
+// Started is a run just started, and what its start found of the runs of
+// the same log type still marked running.
+type Started struct {
+	// Run is the run, running.
+	Run Run
+	// Abandoned are the runs marked abandoned: their processes had not
+	// said they were alive for Lease.
+	Abandoned []int64
+	// Live are runs whose processes are alive but have lost the run lock
+	// (lk holds it now): they stop before their next chunk.
+	Live []int64
+}
+
 // StartRun records the start of a run of a log type over the hour folders
-// from from to to and returns it, running. The caller must hold the log
-// type's Lock: runs of the log type still marked running are from a process
-// that died, and are marked abandoned.
-func (l *Ledger) StartRun(ctx context.Context, logType, trigger string, from, to time.Time) (Run, error) {
-	r := Run{LogType: logType, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: StatusRunning}
-	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
+// from from to to and returns it, running, owned by the session of lk
+// holding the log type's run lock: each chunk checks that the session still
+// holds it. A nil lk starts a run without an owner, whose chunks are not
+// checked (tests of the loader alone).
+//
+// Before that, it waits for a chunk in flight of an earlier run that lost
+// the lock, and marks abandoned the runs of the log type still running
+// whose processes have been silent for Lease.
+func (l *Ledger) StartRun(ctx context.Context, lk *Lock, logType, trigger string, from, to time.Time) (Started, error) {
+	owner, err := lk.owner(logType)
+	if err != nil {
+		return Started{}, err
+	}
+	var pid *int32
+	var backendStart *time.Time
+	if owner != nil {
+		pid, backendStart = &owner.pid, &owner.started
+	}
+	st := Started{Run: Run{LogType: logType, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: StatusRunning}}
+	err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+chunkKey("$1")+`)`, logType); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
 			UPDATE masora_runs SET status = 'abandoned', finished_at = now(),
-			       error = 'the process running it stopped before it finished'
-			WHERE log_type = $1 AND status = 'running'`, logType); err != nil {
+			       error = format('no sign of life from the process running it since %s (more than %s): it stopped before it finished; marked by the next run',
+			                      coalesce(heartbeat_at, started_at), $3::text)
+			WHERE log_type = $1 AND status = 'running' AND coalesce(heartbeat_at, started_at) < now() - $2::interval
+			RETURNING run_id`, logType, Lease, Lease.String())
+		if err != nil {
+			return err
+		}
+		if st.Abandoned, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(run_id ORDER BY run_id), '{}') FROM masora_runs WHERE log_type = $1 AND status = 'running'`,
+			logType).Scan(&st.Live); err != nil {
 			return err
 		}
 		return tx.QueryRow(ctx, `
-			INSERT INTO masora_runs (log_type, trigger, window_from, window_to)
-			VALUES ($1, $2, $3, $4) RETURNING run_id, started_at`, logType, trigger, from, to).Scan(&r.ID, &r.StartedAt)
+			INSERT INTO masora_runs (log_type, trigger, window_from, window_to, lock_pid, lock_backend_start, heartbeat_at)
+			VALUES ($1, $2, $3, $4, $5, $6, now()) RETURNING run_id, started_at`,
+			logType, trigger, from, to, pid, backendStart).Scan(&st.Run.ID, &st.Run.StartedAt)
 	})
 	if err != nil {
-		return Run{}, pgfault.Classify("record run start of "+logType, err)
+		return Started{}, pgfault.Classify("record run start of "+logType, err)
 	}
-	return r, nil
+	return st, nil
+}
+
+// Heartbeat records that the process running a run is alive. It returns
+// an error wrapping ErrLockLost when the run is no longer running (another
+// run marked it abandoned).
+func (l *Ledger) Heartbeat(ctx context.Context, id int64) error {
+	tag, err := l.pool.Exec(ctx, `UPDATE masora_runs SET heartbeat_at = now() WHERE run_id = $1 AND status = 'running'`, id)
+	if err != nil {
+		return pgfault.Classify(fmt.Sprintf("record that run %d is alive", id), err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("run %d: %w: it is no longer running (marked abandoned by another run): %w", id, ErrLockLost, fault.ErrBusy)
+	}
+	return nil
 }
 
 // PlanRun records how many objects a run listed and how many were new.

@@ -1,7 +1,8 @@
 // Package loader owns writing the reporting Postgres's row and summary
 // tables: loading one chunk of transform-result rows exactly once (rows,
 // hourly summaries, and through internal/ledger the chunk's manifest entries
-// and run counters, in one transaction).
+// and run counters, in one transaction), and likewise one chunk of
+// quarantine records into quarantined_messages and quarantine_hourly.
 package loader
 
 import (
@@ -73,9 +74,10 @@ func (l *Loader) table(logType string) (*table, error) {
 }
 
 // Ready checks that Postgres answers and holds the tables Masora writes:
-// the ledger's and every log type's row and summary tables.
+// the ledger's, every log type's row and summary tables, and the
+// quarantine's.
 func (l *Loader) Ready(ctx context.Context) error {
-	names := ledger.Tables()
+	names := append(ledger.Tables(), QuarantineTable, QuarantineSummary)
 	for _, t := range l.tables {
 		names = append(names, t.lt.Table, t.lt.Summary.Table)
 	}

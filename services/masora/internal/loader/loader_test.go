@@ -34,11 +34,11 @@ func newLoader(t testing.TB, p *masoratest.Postgres, opts loader.Options) *loade
 
 func startRun(t testing.TB, lg *ledger.Ledger) int64 {
 	t.Helper()
-	r, err := lg.StartRun(t.Context(), "user_action", "cli", genBase, genBase.Add(time.Hour))
+	r, err := lg.StartRun(t.Context(), nil, "user_action", "cli", genBase, genBase.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.ID
+	return r.Run.ID
 }
 
 var objSeq int
@@ -378,6 +378,10 @@ func TestNotReady(t *testing.T) {
 		"Ready": func() error { return l.Ready(ctx) },
 		"LoadChunk": func() error {
 			_, err := l.LoadChunk(ctx, loader.Chunk{RunID: 1, LogType: "user_action", Objects: objects(1), Open: newUserActions(1, 0, 1, time.Second).open})
+			return err
+		},
+		"LoadQuarantine": func() error {
+			_, err := l.LoadQuarantine(ctx, loader.QuarantineChunk{RunID: 1, Objects: objects(1)})
 			return err
 		},
 	} {

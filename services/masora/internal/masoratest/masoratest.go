@@ -24,6 +24,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
+	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
@@ -52,7 +53,7 @@ func NewPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	env := stacktest.Load(t)
 	p := &Postgres{Env: env, Registry: schema.MustLoad(), DSN: stacktest.PostgresSchema(t, env)}
-	if _, err := reportdb.Migrate(t.Context(), p.DSN); err != nil {
+	if _, err := reportdb.Migrate(t.Context(), ConnConfig(t, p.DSN)); err != nil {
 		t.Fatalf("masoratest: migrate: %v", err)
 	}
 	pool, err := pgxpool.New(t.Context(), p.DSN)
@@ -62,6 +63,17 @@ func NewPostgres(t testing.TB) *Postgres {
 	t.Cleanup(pool.Close)
 	p.Pool = pool
 	return p
+}
+
+// ConnConfig parses dsn, a pgx connection string, into the connection
+// configuration reportdb and the doctor take.
+func ConnConfig(t testing.TB, dsn string) *pgx.ConnConfig {
+	t.Helper()
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("masoratest: parse %s: %v", dsn, err)
+	}
+	return cc
 }
 
 // BeforeCommit returns pool as a loader.DB that calls hook just before each
@@ -329,4 +341,44 @@ func (s *Postgres) SummaryMismatches(t testing.TB, logType string) int64 {
 		FROM %s GROUP BY 1, %s`, dims, sum.Distinct, lt.Table, dims)
 	return s.Count(t, fmt.Sprintf(`SELECT count(*) FROM ((%s EXCEPT ALL %s) UNION ALL (%s EXCEPT ALL %s)) AS d`,
 		stored, recomputed, recomputed, stored))
+}
+
+// Quarantine returns the quarantine object Ore writes for the records,
+// encoded by libs/quarantine, and its name: in the hour folder of the
+// first record's receipt, named after the message ids.
+func Quarantine(t testing.TB, recs ...quarantine.Record) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := quarantine.NewEncoder(&buf)
+	ids := make([]string, len(recs))
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = recs[i].MessageID
+	}
+	return layout.QuarantinePath(Prefix, recs[0].ReceivedAt, layout.Name(ids)), buf.Bytes()
+}
+
+// WriteQuarantine writes the records as one quarantine object, as Ore
+// writes them (see Quarantine), and returns the object's name.
+func (s *Stack) WriteQuarantine(t testing.TB, recs ...quarantine.Record) string {
+	t.Helper()
+	name, content := Quarantine(t, recs...)
+	s.Put(t, name, content)
+	return name
+}
+
+// QuarantineSummaryMismatches returns how many rows of quarantine_hourly
+// differ from a recount from quarantined_messages (rows missing on either
+// side count too): 0 when the summary is right.
+func (s *Postgres) QuarantineSummaryMismatches(t testing.TB) int64 {
+	t.Helper()
+	const (
+		stored    = `SELECT hour, log_type, source, reason_kind, messages FROM quarantine_hourly`
+		recounted = `SELECT date_trunc('hour', received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', log_type, coalesce(source, ''), reason_kind, count(*)
+			FROM quarantined_messages GROUP BY 1, 2, 3, 4`
+	)
+	return s.Count(t, fmt.Sprintf(`SELECT count(*) FROM ((%s EXCEPT ALL %s) UNION ALL (%s EXCEPT ALL %s)) AS d`,
+		stored, recounted, recounted, stored))
 }

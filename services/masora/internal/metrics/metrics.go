@@ -34,6 +34,11 @@ type Metrics struct {
 	// PagedReads counts chunk results read as pages although the Storage
 	// Read API is on (the client could not open a read session), by log type.
 	PagedReads *prometheus.CounterVec
+	// Quarantined counts quarantined messages loaded into
+	// quarantined_messages (each message id once), by reason kind. The
+	// quarantine pass's objects, rows, duplicates, chunks and runs are in
+	// the metrics above under the log type "_quarantine".
+	Quarantined *prometheus.CounterVec
 }
 
 // New creates the metrics on a new registry.
@@ -71,11 +76,15 @@ func New() *Metrics {
 		PagedReads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "masora_storage_read_fallbacks_total", Help: "Chunk results read as pages although the Storage Read API is on.",
 		}, []string{"log_type"}),
+		Quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "masora_quarantined_messages_total", Help: "Quarantined messages loaded into quarantined_messages, each message id once, by reason kind.",
+		}, []string{"reason_kind"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Runs, m.Busy, m.Objects, m.Rows, m.Duplicates, m.Chunks, m.ChunkSeconds, m.LastSuccess, m.Requests, m.PagedReads,
+		m.Quarantined,
 	)
 	return m
 }

@@ -5,7 +5,6 @@ package reportdb
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,7 +12,8 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ore-masora/pipeline/schemas"
 )
@@ -28,11 +28,12 @@ type Status struct {
 	Dirty bool
 }
 
-// Migrate applies every migration not yet applied to the database at
-// databaseURL (a pgx connection string; its search_path decides the schema).
-// It is safe to run concurrently: golang-migrate holds an advisory lock.
-func Migrate(ctx context.Context, databaseURL string) (Status, error) {
-	m, closeFn, err := open(ctx, databaseURL)
+// Migrate applies every migration not yet applied to the database conn
+// connects to (its search_path decides the schema; its DialFunc, if any, how
+// it is reached, e.g. the Cloud SQL connector of package dbconn). It is safe
+// to run concurrently: golang-migrate holds an advisory lock.
+func Migrate(ctx context.Context, conn *pgx.ConnConfig) (Status, error) {
+	m, closeFn, err := open(ctx, conn)
 	if err != nil {
 		return Status{}, err
 	}
@@ -44,8 +45,8 @@ func Migrate(ctx context.Context, databaseURL string) (Status, error) {
 }
 
 // Check returns the migration state without changing anything.
-func Check(ctx context.Context, databaseURL string) (Status, error) {
-	m, closeFn, err := open(ctx, databaseURL)
+func Check(ctx context.Context, conn *pgx.ConnConfig) (Status, error) {
+	m, closeFn, err := open(ctx, conn)
 	if err != nil {
 		return Status{}, err
 	}
@@ -53,11 +54,8 @@ func Check(ctx context.Context, databaseURL string) (Status, error) {
 	return status(m)
 }
 
-func open(ctx context.Context, databaseURL string) (*migrate.Migrate, func(), error) {
-	db, err := sql.Open("pgx", databaseURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open reporting database: %w", err)
-	}
+func open(ctx context.Context, conn *pgx.ConnConfig) (*migrate.Migrate, func(), error) {
+	db := stdlib.OpenDB(*conn)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("connect to reporting database: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
+	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/reportdb"
 )
 
@@ -27,7 +28,7 @@ func TestTablesMatchDefinitions(t *testing.T) {
 	url := stacktest.PostgresSchema(t, env)
 	ctx := context.Background()
 
-	st, err := reportdb.Migrate(ctx, url)
+	st, err := reportdb.Migrate(ctx, masoratest.ConnConfig(t, url))
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
@@ -118,18 +119,18 @@ func TestMigrateIsRepeatable(t *testing.T) {
 	env := stacktest.Load(t)
 	url := stacktest.PostgresSchema(t, env)
 	ctx := context.Background()
-	first, err := reportdb.Migrate(ctx, url)
+	first, err := reportdb.Migrate(ctx, masoratest.ConnConfig(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := reportdb.Migrate(ctx, url)
+	second, err := reportdb.Migrate(ctx, masoratest.ConnConfig(t, url))
 	if err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	if diff := cmp.Diff(first, second); diff != "" {
 		t.Errorf("second Migrate changed the status (-first +second):\n%s", diff)
 	}
-	checked, err := reportdb.Check(ctx, url)
+	checked, err := reportdb.Check(ctx, masoratest.ConnConfig(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestMigrateIsRepeatable(t *testing.T) {
 
 func TestMigrateUnreachable(t *testing.T) {
 	// Port 1 on loopback: nothing listens there, the connection is refused.
-	_, err := reportdb.Migrate(context.Background(), "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2")
+	_, err := reportdb.Migrate(context.Background(), masoratest.ConnConfig(t, "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"))
 	if err == nil || !strings.Contains(err.Error(), "connect to reporting database") {
 		t.Fatalf("Migrate against a closed port: err = %v, want a connect error", err)
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
@@ -18,6 +20,7 @@ import (
 	"github.com/ore-masora/pipeline/services/masora/internal/loader"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
 	"github.com/ore-masora/pipeline/services/masora/internal/metrics"
+	"github.com/ore-masora/pipeline/services/masora/internal/pgfault"
 	"github.com/ore-masora/pipeline/services/masora/internal/run"
 	"github.com/ore-masora/pipeline/services/masora/internal/source"
 	"github.com/ore-masora/pipeline/services/masora/internal/warehouse"
@@ -87,13 +90,30 @@ func (w *fakeWarehouse) Transform(_ context.Context, _, _ string, sources []ware
 
 // fakeLoader records the chunks it loads, 10 rows per object; a chunk
 // with an object in fail fails with its error, as Postgres rejects a whole
-// chunk.
+// chunk. The first calls fail with the errors of errs, and the first one
+// after loseAfter chunks loaded loses the lock of ledger (a Postgres
+// restart) and fails as the chunk's check does.
 type fakeLoader struct {
-	fail   map[string]error // by object name
-	chunks [][]string
+	fail      map[string]error // by object name
+	chunks    [][]string
+	errs      []error
+	calls     int
+	ledger    *fakeLedger
+	loseAfter int
 }
 
 func (l *fakeLoader) LoadChunk(_ context.Context, c loader.Chunk) (loader.Stats, error) {
+	l.calls++
+	if len(l.errs) > 0 {
+		err := l.errs[0]
+		l.errs = l.errs[1:]
+		return loader.Stats{}, err
+	}
+	if l.ledger != nil && l.loseAfter > 0 && len(l.chunks) == l.loseAfter {
+		l.loseAfter = 0
+		l.ledger.lost = true
+		return loader.Stats{}, errLost
+	}
 	var names []string
 	for _, o := range c.Objects {
 		if err := l.fail[o.Name]; err != nil {
@@ -105,39 +125,74 @@ func (l *fakeLoader) LoadChunk(_ context.Context, c loader.Chunk) (loader.Stats,
 	return loader.Stats{Rows: int64(10 * len(names))}, nil
 }
 
-// fakeLedger holds the manifest in memory and records the runs.
+// fakeLedger holds the manifest in memory and records the runs. Its
+// CheckLock answers lost while lost is true; Relock answers relockErr, else
+// clears lost.
 type fakeLedger struct {
-	loaded   map[ledger.Key]bool
-	lockErr  error
-	locked   []string
-	started  []ledger.Run
-	finished []error // the run error of each FinishRun
+	loaded    map[ledger.Key]bool
+	lockErr   error
+	locked    []string
+	started   []ledger.Run
+	finished  []error // the run error of each FinishRun
+	lost      bool
+	relockErr error
+	relocks   int
+	// finishErrs are the errors of the first FinishRuns.
+	finishErrs []error
 }
 
 // runID is the id of every run the fakeLedger starts.
 const runID = 7
 
-func (l *fakeLedger) Lock(_ context.Context, logTypes []string, _ time.Duration) (func(context.Context), error) {
+func (l *fakeLedger) Lock(_ context.Context, logTypes []string, _ time.Duration) (*ledger.Lock, error) {
 	if l.lockErr != nil {
 		return nil, l.lockErr
 	}
 	l.locked = logTypes
-	return func(context.Context) { l.locked = nil }, nil
+	return &ledger.Lock{}, nil
 }
+
+func (l *fakeLedger) Unlock(context.Context, *ledger.Lock) { l.locked = nil }
+
+// errLost is what the fakeLedger's CheckLock answers once the lock is lost.
+var errLost = fmt.Errorf("run %d: %w: %w", runID, ledger.ErrLockLost, fault.ErrBusy)
+
+func (l *fakeLedger) CheckLock(context.Context, int64) error {
+	if l.lost {
+		return errLost
+	}
+	return nil
+}
+
+func (l *fakeLedger) Relock(context.Context, *ledger.Lock, int64, string) error {
+	l.relocks++
+	if l.relockErr != nil {
+		return l.relockErr
+	}
+	l.lost = false
+	return nil
+}
+
+func (l *fakeLedger) Heartbeat(context.Context, int64) error { return nil }
 
 func (l *fakeLedger) Loaded(context.Context, string, time.Time, time.Time) (map[ledger.Key]bool, error) {
 	return l.loaded, nil
 }
 
-func (l *fakeLedger) StartRun(_ context.Context, logType, trigger string, from, to time.Time) (ledger.Run, error) {
+func (l *fakeLedger) StartRun(_ context.Context, _ *ledger.Lock, logType, trigger string, from, to time.Time) (ledger.Started, error) {
 	r := ledger.Run{ID: runID, LogType: logType, Trigger: trigger, WindowFrom: from, WindowTo: to, Status: ledger.StatusRunning, StartedAt: now}
 	l.started = append(l.started, r)
-	return r, nil
+	return ledger.Started{Run: r}, nil
 }
 
 func (l *fakeLedger) PlanRun(context.Context, int64, int, int) error { return nil }
 
 func (l *fakeLedger) FinishRun(_ context.Context, _ int64, _ int, runErr error) (*time.Time, error) {
+	if len(l.finishErrs) > 0 {
+		err := l.finishErrs[0]
+		l.finishErrs = l.finishErrs[1:]
+		return nil, err
+	}
 	l.finished = append(l.finished, runErr)
 	t := now
 	return &t, nil
@@ -153,10 +208,15 @@ type fakes struct {
 
 func newFakeRunner(t *testing.T, f fakes, chunkFiles int) *run.Runner {
 	t.Helper()
+	return newFakeRunnerOpts(t, f, options(chunkFiles))
+}
+
+func newFakeRunnerOpts(t *testing.T, f fakes, opts run.Options) *run.Runner {
+	t.Helper()
 	return run.New(run.Deps{
 		Registry: schema.MustLoad(), Objects: f.bucket, Inspector: f.bucket, Warehouse: f.wh, Loader: f.loader,
 		Ledger: f.ledger, Metrics: metrics.New(), Log: masoratest.Logger(t),
-	}, options(chunkFiles))
+	}, opts)
 }
 
 // objectNames returns the names o0 … o(n-1).
@@ -396,5 +456,74 @@ func TestChunkSourcesByVersion(t *testing.T) {
 	}
 	if diff := cmp.Diff([][]string{{"o0", "o1", "o2", "o3", "o4"}}, f.loader.chunks); diff != "" {
 		t.Errorf("chunks (-want +got):\n%s", diff)
+	}
+}
+
+// TestRetries checks how a run retries a chunk: transient Postgres errors
+// a bounded number of times, a lost lock by taking it again when the
+// ledger allows it, and the recording of the run's end.
+func TestRetries(t *testing.T) {
+	transient := pgfault.Classify("commit chunk", fmt.Errorf("read: %w", io.ErrUnexpectedEOF))
+	undefined := pgfault.Classify("copy rows", &pgconn.PgError{Code: "42P01", Message: "relation does not exist"})
+	refused := fmt.Errorf("run %d: %w and another run holds it now: %w", runID, ledger.ErrLockLost, fault.ErrBusy)
+	tests := []struct {
+		name       string
+		loadErrs   []error
+		loseAfter  int
+		relockErr  error
+		finishErrs []error
+		wantKind   error // of the run's error
+		wantLost   bool  // the run's error wraps ledger.ErrLockLost
+		wantChunks int
+		wantCalls  int // of LoadChunk
+		wantRelock int
+		wantFailed bool // FinishRun recorded a failure
+	}{
+		{name: "transient errors are retried", loadErrs: []error{transient, transient},
+			wantChunks: 2, wantCalls: 4},
+		{name: "attempts are bounded", loadErrs: []error{transient, transient, transient, transient},
+			wantKind: fault.ErrUnavailable, wantCalls: 3, wantFailed: true},
+		{name: "other errors are not retried", loadErrs: []error{undefined},
+			wantKind: nil, wantCalls: 1, wantFailed: true},
+		{name: "a lost lock is taken again and the run goes on", loseAfter: 1,
+			wantChunks: 2, wantCalls: 3, wantRelock: 1},
+		{name: "a lost lock that cannot be taken again stops the run", loseAfter: 1, relockErr: refused,
+			wantKind: fault.ErrBusy, wantLost: true, wantChunks: 1, wantCalls: 2, wantRelock: 1, wantFailed: true},
+		{name: "a lost lock is retaken while Postgres comes back", loseAfter: 1, relockErr: transient,
+			wantKind: fault.ErrUnavailable, wantChunks: 1, wantCalls: 2, wantRelock: 2, wantFailed: true},
+		{name: "the end of a failed run is recorded once Postgres is back", loadErrs: []error{undefined}, finishErrs: []error{transient, transient},
+			wantCalls: 1, wantFailed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hour := layout.Hour(now.Add(-time.Hour))
+			lg := &fakeLedger{loaded: map[ledger.Key]bool{}, relockErr: tt.relockErr, finishErrs: tt.finishErrs}
+			f := fakes{
+				bucket: &fakeBucket{},
+				wh:     &fakeWarehouse{},
+				loader: &fakeLoader{errs: tt.loadErrs, ledger: lg, loseAfter: tt.loseAfter},
+				ledger: lg,
+			}
+			for _, name := range objectNames(4) {
+				f.bucket.objects = append(f.bucket.objects, source.Object{Name: name, Generation: 1, Size: 100, Hour: hour})
+			}
+			opts := options(2)
+			opts.Attempts, opts.RetryBackoff = 3, time.Millisecond
+			_, err := newFakeRunnerOpts(t, f, opts).Run(t.Context(), run.Request{LogType: "user_action", Trigger: run.TriggerSchedule})
+			t.Logf("Run: %v", err)
+			if (err != nil) != tt.wantFailed || fault.Kind(err) != tt.wantKind {
+				t.Errorf("Run: %v (kind %v), want failed %v, kind %v", err, fault.Kind(err), tt.wantFailed, tt.wantKind)
+			}
+			if got := errors.Is(err, ledger.ErrLockLost); got != tt.wantLost {
+				t.Errorf("Run: %v; wraps ledger.ErrLockLost: %v, want %v", err, got, tt.wantLost)
+			}
+			got := []int{len(f.loader.chunks), f.loader.calls, lg.relocks}
+			if diff := cmp.Diff([]int{tt.wantChunks, tt.wantCalls, tt.wantRelock}, got); diff != "" {
+				t.Errorf("chunks loaded, LoadChunk calls, relocks (-want +got):\n%s", diff)
+			}
+			if len(lg.finished) != 1 || (lg.finished[0] != nil) != tt.wantFailed {
+				t.Errorf("FinishRun recorded %v, want one run, failed: %v", lg.finished, tt.wantFailed)
+			}
+		})
 	}
 }

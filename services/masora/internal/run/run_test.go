@@ -348,11 +348,11 @@ func TestRunRefusals(t *testing.T) {
 	s := masoratest.New(t, masoratest.NoDataset)
 	r, l := newRunner(t, s, s.Pool, 10)
 	ctx := t.Context()
-	release, err := l.Lock(ctx, []string{"seller_action"}, 0)
+	lk, err := l.Lock(ctx, []string{"seller_action"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release(ctx)
+	defer l.Unlock(ctx, lk)
 	tests := []struct {
 		name string
 		req  run.Request
@@ -467,6 +467,13 @@ func TestRunMissingDataset(t *testing.T) {
 // log_type=logType in m's registry, 0 when it was never incremented.
 func counterValue(t *testing.T, m *metrics.Metrics, name, logType string) float64 {
 	t.Helper()
+	return labelledCounter(t, m, name, "log_type", logType)
+}
+
+// labelledCounter returns the value of the counter name whose label has
+// value, 0 if there is none.
+func labelledCounter(t *testing.T, m *metrics.Metrics, name, label, value string) float64 {
+	t.Helper()
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -477,7 +484,7 @@ func counterValue(t *testing.T, m *metrics.Metrics, name, logType string) float6
 		}
 		for _, mt := range mf.GetMetric() {
 			for _, lp := range mt.GetLabel() {
-				if lp.GetName() == "log_type" && lp.GetValue() == logType {
+				if lp.GetName() == label && lp.GetValue() == value {
 					return mt.GetCounter().GetValue()
 				}
 			}

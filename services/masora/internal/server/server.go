@@ -6,12 +6,11 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -53,10 +52,12 @@ type Deps struct {
 	Log     *slog.Logger
 	// Ready are checked by /readyz, by name (postgres, bigquery, storage).
 	Ready map[string]Checker
+	// Page, when set, is served at / (see pageRoutes).
+	Page Page
+	// MaxBackfill bounds the range of a backfill (run.CheckRange); 0 means
+	// run.DefaultMaxBackfill.
+	MaxBackfill time.Duration
 }
-
-// maxBody bounds request bodies; requests are small JSON objects.
-const maxBody = 64 << 10
 
 // New returns the HTTP handler:
 //
@@ -67,9 +68,14 @@ const maxBody = 64 << 10
 //	GET  /healthz   the process is up
 //	GET  /readyz    Postgres, BigQuery and Cloud Storage are reachable
 //	GET  /metrics   Prometheus metrics
+//	GET  /          the status page, when Deps.Page is set (and POST /login)
 //
-// /run, /backfill and /runs require authentication.
+// /run, /backfill and /runs require authentication; the status page
+// accepts the same credentials or its session cookie.
 func New(d Deps) http.Handler {
+	if d.MaxBackfill == 0 {
+		d.MaxBackfill = run.DefaultMaxBackfill
+	}
 	s := &server{d: d}
 	mux := http.NewServeMux()
 	mux.Handle("POST /run", s.route("/run", s.authed(s.run)))
@@ -82,6 +88,9 @@ func New(d Deps) http.Handler {
 	}))
 	mux.Handle("GET /readyz", s.route("/readyz", s.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	if d.Page != nil {
+		s.pageRoutes(mux)
+	}
 	return mux
 }
 
@@ -111,6 +120,9 @@ func (s *server) route(name string, h handlerFunc) http.Handler {
 
 // Status maps an error to its HTTP status: the one place that does.
 func Status(err error) int {
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return http.StatusRequestEntityTooLarge
+	}
 	switch fault.Kind(err) {
 	case fault.ErrUnauthenticated:
 		return http.StatusUnauthorized
@@ -149,38 +161,17 @@ type errorBody struct {
 	Runs  []ledger.Run `json:"runs,omitempty"`
 }
 
-type runBody struct {
-	LogType string `json:"log_type"`
-	From    string `json:"from"`
-	To      string `json:"to"`
-}
-
-// decode reads an optional JSON body; query parameters override it, so
-// Cloud Scheduler can send either.
-func decode(r *http.Request) (runBody, error) {
-	var b runBody
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+// decode reads the parameters of /run and /backfill (parseRunBody).
+func decode(w http.ResponseWriter, r *http.Request) (runBody, error) {
+	body, err := readBody(w, r)
 	if err != nil {
-		return b, fmt.Errorf("%w: read body: %w", fault.ErrInvalid, err)
+		return runBody{}, err
 	}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		dec := json.NewDecoder(strings.NewReader(string(body)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&b); err != nil {
-			return b, fmt.Errorf(`%w: body must be a JSON object like {"log_type": "user_action"}: %w`, fault.ErrInvalid, err)
-		}
-	}
-	q := r.URL.Query()
-	for key, dst := range map[string]*string{"log_type": &b.LogType, "from": &b.From, "to": &b.To} {
-		if v := q.Get(key); v != "" {
-			*dst = v
-		}
-	}
-	return b, nil
+	return parseRunBody(body, r.URL.Query())
 }
 
 func (s *server) run(w http.ResponseWriter, r *http.Request) error {
-	b, err := decode(r)
+	b, err := decode(w, r)
 	if err != nil {
 		return err
 	}
@@ -191,30 +182,18 @@ func (s *server) run(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) backfill(w http.ResponseWriter, r *http.Request) error {
-	b, err := decode(r)
+	b, err := decode(w, r)
 	if err != nil {
 		return err
 	}
-	from, err := parseTime("from", b.From)
+	from, to, err := parseRange(b.From, b.To)
 	if err != nil {
 		return err
 	}
-	to, err := parseTime("to", b.To)
-	if err != nil {
+	if err := run.CheckRange(from, to, s.d.MaxBackfill); err != nil {
 		return err
 	}
 	return s.execute(w, r, run.Request{LogType: b.LogType, Trigger: run.TriggerBackfill, From: from, To: to})
-}
-
-func parseTime(name, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, fmt.Errorf("%w: %s is required, RFC 3339, e.g. 2024-05-01T00:00:00Z", fault.ErrInvalid, name)
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %s %q is not RFC 3339, e.g. 2024-05-01T00:00:00Z", fault.ErrInvalid, name, v)
-	}
-	return t, nil
 }
 
 func (s *server) execute(w http.ResponseWriter, r *http.Request, req run.Request) error {

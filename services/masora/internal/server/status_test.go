@@ -27,6 +27,8 @@ func TestStatus(t *testing.T) {
 		{errors.Join(fmt.Errorf("a: %w", fault.ErrBadObject), fmt.Errorf("b: %w", fault.ErrUnavailable)), http.StatusServiceUnavailable},
 		{fmt.Errorf("create table: %w", fault.ErrMisconfigured), http.StatusInternalServerError},
 		{errors.Join(fmt.Errorf("a: %w", fault.ErrBadObject), fmt.Errorf("b: %w", fault.ErrMisconfigured)), http.StatusInternalServerError},
+		{fmt.Errorf("read body: %w", &http.MaxBytesError{Limit: 10}), http.StatusRequestEntityTooLarge},
+		{fmt.Errorf("%w: read body: %w", fault.ErrInvalid, &http.MaxBytesError{Limit: 10}), http.StatusRequestEntityTooLarge},
 		{errors.New("bug"), http.StatusInternalServerError},
 	}
 	for _, tt := range tests {

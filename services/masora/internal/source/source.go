@@ -1,7 +1,8 @@
-// Package source owns reading the parquet objects Ore wrote to Cloud
-// Storage: listing them by hour folder of the layout owned by libs/layout,
-// and inspecting an object's footer to tell, before BigQuery is involved,
-// whether it can be loaded as its log type.
+// Package source owns reading the objects Ore wrote to Cloud Storage:
+// listing them by hour folder of the layout owned by libs/layout,
+// inspecting a parquet object's footer to tell, before BigQuery is
+// involved, whether it can be loaded as its log type, and opening a
+// quarantine object to read its records.
 package source
 
 import (
@@ -17,7 +18,7 @@ import (
 	"github.com/ore-masora/pipeline/services/masora/internal/gcpfault"
 )
 
-// Object is one parquet object of a log type.
+// Object is one parquet object of a log type, or one quarantine object.
 type Object struct {
 	// Name is the object's full name in the bucket.
 	Name       string
@@ -27,17 +28,17 @@ type Object struct {
 	Hour time.Time
 	// Version is the schema version in the object's name: the version of
 	// the log type's definition Ore wrote it with. Inspect checks that the
-	// file's footer and columns agree.
+	// file's footer and columns agree. 0 for a quarantine object.
 	Version int
 }
 
 // Listing is what List found.
 type Listing struct {
-	// Objects are the log type's parquet objects, in name order, which is
-	// hour order.
+	// Objects are the log type's parquet objects (or the quarantine
+	// objects), in name order, which is hour order.
 	Objects []Object
-	// Ignored are the names under the listed folders that are not parquet
-	// objects of the layout (a stray upload, say); they are never loaded.
+	// Ignored are the names under the listed folders that are not objects
+	// of the layout (a stray upload, say); they are never loaded.
 	Ignored []string
 }
 
@@ -59,7 +60,8 @@ func (l *Bucket) URI(name string) string { return "gs://" + l.bucket + "/" + nam
 
 // List returns the objects of a log type in the hour folders from the one
 // holding from to the one holding to, both included, with one listing call
-// over that name range.
+// over that name range. For logType layout.QuarantineDir it returns the
+// quarantine objects of those hours.
 func (l *Bucket) List(ctx context.Context, logType string, from, to time.Time) (Listing, error) {
 	q := &storage.Query{
 		Prefix:      layout.LogTypePrefix(l.prefix, logType),
@@ -80,12 +82,21 @@ func (l *Bucket) List(ctx context.Context, logType string, from, to time.Time) (
 			return Listing{}, gcpfault.Classify(fmt.Sprintf("list gs://%s/ from %s to %s", l.bucket, q.StartOffset, q.EndOffset), err)
 		}
 		o, err := layout.Parse(l.prefix, attrs.Name)
-		if err != nil || o.Kind != layout.Data || o.LogType != logType {
+		if err != nil || !belongs(o, logType) {
 			out.Ignored = append(out.Ignored, attrs.Name)
 			continue
 		}
 		out.Objects = append(out.Objects, Object{Name: attrs.Name, Generation: attrs.Generation, Size: attrs.Size, Hour: o.Hour, Version: o.Version})
 	}
+}
+
+// belongs reports whether a parsed object is one of logType's, the
+// quarantine's for layout.QuarantineDir.
+func belongs(o layout.Object, logType string) bool {
+	if logType == layout.QuarantineDir {
+		return o.Kind == layout.Quarantine
+	}
+	return o.Kind == layout.Data && o.LogType == logType
 }
 
 // Ready checks that the bucket's objects can be listed.

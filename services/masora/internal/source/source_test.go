@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
 
+	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/parquetrow"
+	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/services/masora/internal/fault"
 	"github.com/ore-masora/pipeline/services/masora/internal/masoratest"
@@ -237,4 +240,77 @@ func TestInspect(t *testing.T) {
 			t.Fatalf("Inspect of a deleted object: %v, want an error wrapping %v", err, fault.ErrBadObject)
 		}
 	})
+}
+
+// TestQuarantine lists quarantine objects by hour folder and reads their
+// records in order; an object that vanished after listing is a bad object
+// named by URI.
+func TestQuarantine(t *testing.T) {
+	s := masoratest.New(t, masoratest.NoDataset)
+	b := source.New(s.Storage, s.Bucket, masoratest.Prefix)
+	h := time.Date(2024, 5, 1, 22, 0, 0, 0, time.UTC)
+	rec := func(id string, at time.Time) quarantine.Record {
+		r := quarantine.Record{MessageID: id, Reason: "why", ReceivedAt: at, WriterVersion: "test"}
+		r.SetBody(`{"source":"web"}`)
+		return r
+	}
+	first := s.WriteQuarantine(t, rec("a", h), rec("b", h))
+	second := s.WriteQuarantine(t, rec("c", h.Add(time.Hour)))
+	s.WriteQuarantine(t, rec("z", h.Add(3*time.Hour))) // outside the range
+	stray := "logs/_quarantine/dt=2024-05-01/hour=22/notes.txt"
+	s.Put(t, stray, []byte("hello"))
+
+	got, err := b.List(t.Context(), layout.QuarantineDir, h, h.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range got.Objects {
+		names = append(names, o.Name)
+	}
+	if diff := cmp.Diff([]string{first, second}, names); diff != "" {
+		t.Errorf("listed quarantine objects (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{stray}, got.Ignored); diff != "" {
+		t.Errorf("ignored names (-want +got):\n%s", diff)
+	}
+	if data, err := b.List(t.Context(), "user_action", h, h.Add(2*time.Hour)); err != nil || len(data.Objects)+len(data.Ignored) != 0 {
+		t.Errorf("List(user_action) = %+v, %v; want nothing (quarantine objects are not a log type's)", data, err)
+	}
+
+	read := func(objs []source.Object) ([]string, error) {
+		recs := b.Records(t.Context(), objs)
+		defer recs.Close()
+		var ids []string
+		for {
+			r, err := recs.Next()
+			if errors.Is(err, io.EOF) {
+				return ids, nil
+			}
+			if err != nil {
+				return ids, err
+			}
+			ids = append(ids, r.MessageID)
+		}
+	}
+	ids, err := read(got.Objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, ids); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+
+	s.Delete(t, second)
+	ids, err = read(got.Objects)
+	var bad *fault.BadObjectsError
+	if !errors.As(err, &bad) || !errors.Is(err, fault.ErrBadObject) || !strings.Contains(err.Error(), "vanished") {
+		t.Fatalf("reading a vanished object: %v, want a *fault.BadObjectsError saying it vanished", err)
+	}
+	if diff := cmp.Diff([]string{b.URI(second)}, bad.URIs); diff != "" {
+		t.Errorf("bad objects named (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, ids); diff != "" {
+		t.Errorf("records before the vanished object (-want +got):\n%s", diff)
+	}
 }

@@ -40,6 +40,9 @@ const usage = `ore: SQS log messages to parquet files on GCS.
 Usage: ore [--help]
        ore doctor   check this deployment: credentials, a probe write, the queue
                     (run it right after terraform apply; exit status 1 on a failure)
+       ore replay   send quarantined messages back to the queue (ore replay -help)
+       ore redrive  move the dead-letter queue's messages back to the queue
+                    (ore redrive -help)
 
 Modes (ORE_MODE):
   lambda  serve the Lambda runtime API (build with -tags lambda.norpc, binary
@@ -65,6 +68,12 @@ func main() {
 		if err == nil && !ok {
 			os.Exit(1)
 		}
+	case flag.Arg(0) == "replay" || flag.Arg(0) == "redrive":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		cmd := map[string]func(context.Context, []string, cmdIO) int{"replay": replayMain, "redrive": redriveMain}[flag.Arg(0)]
+		code := cmd(ctx, flag.Args()[1:], cmdIO{Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+		stop()
+		os.Exit(code)
 	default:
 		flag.Usage()
 		os.Exit(2)

@@ -18,7 +18,7 @@ func TestComposeConfiguresOre(t *testing.T) {
 	f := composetest.Load(t)
 	ore := f.Service(t, "ore")
 	known := map[string]bool{}
-	for _, v := range new(Config).vars() {
+	for _, v := range new(Config).vars(CommandService) {
 		known[v.Name] = true
 	}
 	for name := range ore.Environment {

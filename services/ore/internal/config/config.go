@@ -30,6 +30,22 @@ const (
 	ModePoll Mode = "poll"
 )
 
+// Command is what the configuration is loaded for: Ore itself, or one of
+// the operator commands, which need other variables.
+type Command string
+
+// The commands.
+const (
+	// CommandService is Ore itself, in lambda or poll mode, and ore doctor.
+	CommandService Command = ""
+	// CommandReplay is ore replay: it needs the bucket, the queue and its
+	// region, whatever the mode.
+	CommandReplay Command = "replay"
+	// CommandRedrive is ore redrive: it needs the queue and its region,
+	// and no bucket.
+	CommandRedrive Command = "redrive"
+)
+
 // Limits of the event source mapping that poll mode emulates.
 const (
 	MaxPollBatchSize   = 10000
@@ -86,21 +102,22 @@ type Config struct {
 const memorySharePercent = 85
 
 // vars is the table of every variable Ore reads, bound to c's fields: Load,
-// Usage and LogValue all come from it.
-func (c *Config) vars() envconfig.Vars {
+// Usage and LogValue all come from it. The bucket is required except for
+// ore redrive.
+func (c *Config) vars(cmd Command) envconfig.Vars {
 	return envconfig.Vars{
 		{Name: "ORE_MODE", Default: string(ModeAuto), Value: envconfig.Enum(&c.Mode, ModeLambda, ModePoll, ModeAuto),
 			Doc: "lambda, poll, or auto: lambda when AWS_LAMBDA_RUNTIME_API is set, else poll"},
-		{Name: "GCS_BUCKET", Required: true, Value: envconfig.String(&c.GCSBucket),
-			Doc: "bucket the parquet files and quarantine go to"},
+		{Name: "GCS_BUCKET", Required: cmd != CommandRedrive, Value: envconfig.String(&c.GCSBucket),
+			Doc: "bucket the parquet files and quarantine go to (not needed by ore redrive)"},
 		envconfig.GCSPrefix(&c.GCSPrefix, layout.DefaultPrefix),
 		envconfig.StorageEmulatorHost,
 		{Name: "AWS_REGION", Value: envconfig.String(&c.AWSRegion),
-			Doc: "AWS region of the queue (required in poll mode; set by Lambda)"},
+			Doc: "AWS region of the queue (required in poll mode and for ore replay/redrive; set by Lambda)"},
 		{Name: "SQS_ENDPOINT", Value: envconfig.URL(&c.SQSEndpoint),
-			Doc: "SQS endpoint URL; empty for AWS (poll mode)"},
+			Doc: "SQS endpoint URL; empty for AWS (poll mode, ore doctor/replay/redrive)"},
 		{Name: "SQS_QUEUE_URL", Value: envconfig.URL(&c.SQSQueueURL),
-			Doc: "queue to consume (required in poll mode)"},
+			Doc: "queue to consume (required in poll mode and for ore replay/redrive)"},
 		envconfig.LogLevel(&c.LogLevel),
 		{Name: "ORE_PARQUET_COMPRESSION", Default: "zstd", Value: envconfig.Parse(&c.Compression, parquetrow.ParseCodec, "zstd, snappy, gzip, lz4_raw or none"),
 			Doc: "parquet compression: zstd, snappy, gzip, lz4_raw or none"},
@@ -146,13 +163,17 @@ func parseWaitTime(s string) (time.Duration, error) {
 }
 
 // Usage describes every environment variable, its default and meaning.
-func Usage() string { return new(Config).vars().Usage() }
+func Usage() string { return new(Config).vars(CommandService).Usage() }
 
-// Load reads the configuration with getenv (os.Getenv in production) and
+// Load reads Ore's configuration with getenv (os.Getenv in production) and
 // validates it. The error lists every bad or missing value, one a line.
-func Load(getenv func(string) string) (Config, error) {
+func Load(getenv func(string) string) (Config, error) { return LoadFor(getenv, CommandService) }
+
+// LoadFor is Load for a command: ore replay and ore redrive need the queue
+// and its region in any mode, and ore redrive needs no bucket.
+func LoadFor(getenv func(string) string, cmd Command) (Config, error) {
 	var c Config
-	errs := []error{c.vars().Load(getenv)}
+	errs := []error{c.vars(cmd).Load(getenv)}
 	c.GCSPrefix = strings.Trim(c.GCSPrefix, "/")
 	if c.Mode == ModeAuto {
 		c.Mode = ModePoll
@@ -163,7 +184,19 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.LambdaMemoryMB > 0 && getenv("GOMEMLIMIT") == "" {
 		c.MemoryLimit = int64(c.LambdaMemoryMB) << 20 * memorySharePercent / 100
 	}
-	if c.Mode == ModePoll {
+	switch {
+	case cmd == CommandReplay || cmd == CommandRedrive:
+		what := map[Command]string{
+			CommandReplay:  "the queue the quarantined messages go back to",
+			CommandRedrive: "the queue whose dead-letter queue is moved back into it",
+		}[cmd]
+		if envconfig.Unset(getenv, "SQS_QUEUE_URL") {
+			errs = append(errs, envconfig.Missing("SQS_QUEUE_URL", fmt.Sprintf("for ore %s: set it to %s", cmd, what)))
+		}
+		if envconfig.Unset(getenv, "AWS_REGION") {
+			errs = append(errs, envconfig.Missing("AWS_REGION", fmt.Sprintf("for ore %s: set it to the queue's region", cmd)))
+		}
+	case c.Mode == ModePoll:
 		if envconfig.Unset(getenv, "SQS_QUEUE_URL") {
 			errs = append(errs, envconfig.Missing("SQS_QUEUE_URL", "in poll mode: set it to the queue Ore consumes"))
 		}
@@ -181,5 +214,5 @@ func Load(getenv func(string) string) (Config, error) {
 // variable Ore reads and the memory limit it derives. It holds no secrets:
 // credentials come from the cloud SDKs' own sources.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(append(c.vars().Attrs(), slog.Int64("memory_limit", c.MemoryLimit))...)
+	return slog.GroupValue(append(c.vars(CommandService).Attrs(), slog.Int64("memory_limit", c.MemoryLimit))...)
 }

@@ -90,7 +90,7 @@ func TestLoadRejects(t *testing.T) {
 		want []string // the lines after the first; nil: no error
 	}{
 		{map[string]string{}, []string{
-			"GCS_BUCKET is required: bucket the parquet files and quarantine go to",
+			"GCS_BUCKET is required: bucket the parquet files and quarantine go to (not needed by ore redrive)",
 			"SQS_QUEUE_URL is required in poll mode: set it to the queue Ore consumes",
 			"AWS_REGION is required in poll mode: set it to the queue's region",
 		}},
@@ -131,6 +131,44 @@ func TestLoadRejects(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Load(%v) error lines (-want +got):\n%s", tt.env, diff)
+		}
+	}
+}
+
+func TestLoadForCommands(t *testing.T) {
+	tests := []struct {
+		cmd  config.Command
+		env  map[string]string
+		want []string // the lines after the first; nil: no error
+	}{
+		{config.CommandReplay, map[string]string{}, []string{
+			"GCS_BUCKET is required: bucket the parquet files and quarantine go to (not needed by ore redrive)",
+			"SQS_QUEUE_URL is required for ore replay: set it to the queue the quarantined messages go back to",
+			"AWS_REGION is required for ore replay: set it to the queue's region",
+		}},
+		// Lambda mode does not excuse the queue.
+		{config.CommandReplay, map[string]string{"GCS_BUCKET": "b", "AWS_LAMBDA_RUNTIME_API": "x", "AWS_REGION": "eu-west-1"}, []string{
+			"SQS_QUEUE_URL is required for ore replay: set it to the queue the quarantined messages go back to",
+		}},
+		{config.CommandReplay, map[string]string{"GCS_BUCKET": "b", "SQS_QUEUE_URL": "http://q", "AWS_REGION": "eu-west-1"}, nil},
+		{config.CommandRedrive, map[string]string{}, []string{
+			"SQS_QUEUE_URL is required for ore redrive: set it to the queue whose dead-letter queue is moved back into it",
+			"AWS_REGION is required for ore redrive: set it to the queue's region",
+		}},
+		{config.CommandRedrive, map[string]string{"SQS_QUEUE_URL": "http://q", "AWS_REGION": "eu-west-1"}, nil},
+	}
+	for _, tt := range tests {
+		_, err := config.LoadFor(getenv(tt.env), tt.cmd)
+		var got []string
+		if err != nil {
+			got = strings.Split(err.Error(), "\n")
+		}
+		var want []string
+		if tt.want != nil {
+			want = append([]string{"invalid configuration (see ore --help):"}, tt.want...)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("LoadFor(%v, %q) error lines (-want +got):\n%s", tt.env, tt.cmd, diff)
 		}
 	}
 }

@@ -112,6 +112,7 @@ func New(opts Options) (*Handler, error) {
 type badMessage struct {
 	index   int
 	logType string
+	kind    quarantine.Kind
 	reason  string
 }
 
@@ -215,9 +216,9 @@ func (h *Handler) route(recs []events.SQSMessage) ([]group, []badMessage) {
 	byName := map[string]*group{}
 	var bad []badMessage
 	for i := range recs {
-		name, reason := h.logTypeOf(&recs[i])
+		name, kind, reason := h.logTypeOf(&recs[i])
 		if reason != "" {
-			bad = append(bad, badMessage{index: i, logType: name, reason: reason})
+			bad = append(bad, badMessage{index: i, logType: name, kind: kind, reason: reason})
 			continue
 		}
 		g := byName[name]
@@ -236,29 +237,29 @@ func (h *Handler) route(recs []events.SQSMessage) ([]group, []badMessage) {
 	return groups, bad
 }
 
-// logTypeOf returns the message's log type, or the reason it has none that
-// Ore knows: from the log_type message attribute, else the body's log_type
-// field.
-func (h *Handler) logTypeOf(m *events.SQSMessage) (name, reason string) {
+// logTypeOf returns the message's log type, or the kind of reason and the
+// reason it has none that Ore knows: from the log_type message attribute,
+// else the body's log_type field.
+func (h *Handler) logTypeOf(m *events.SQSMessage) (name string, kind quarantine.Kind, reason string) {
 	a, byAttr := m.MessageAttributes[schema.AttributeLogType]
 	byAttr = byAttr && a.StringValue != nil
 	if byAttr {
 		name = *a.StringValue
 	}
 	if len(m.Body) > schema.MaxBodyBytes {
-		return name, fmt.Sprintf("body is %d bytes, over the %d byte limit", len(m.Body), schema.MaxBodyBytes)
+		return name, quarantine.KindOversize, fmt.Sprintf("body is %d bytes, over the %d byte limit", len(m.Body), schema.MaxBodyBytes)
 	}
 	if !byAttr {
 		n, ok := schema.PeekLogType([]byte(m.Body))
 		if !ok {
-			return "", "no log_type message attribute and no log_type string field in the body"
+			return "", quarantine.KindNoLogType, "no log_type message attribute and no log_type string field in the body"
 		}
 		name = n
 	}
 	if _, ok := h.schemas[name]; !ok {
-		return name, schema.UnknownLogTypeError(name, h.known).Error()
+		return name, quarantine.KindUnknownLogType, schema.UnknownLogTypeError(name, h.known).Error()
 	}
-	return name, ""
+	return name, "", ""
 }
 
 // writeGroup decodes a group's messages, writes the valid ones into one
@@ -276,7 +277,7 @@ func (h *Handler) writeGroup(ctx context.Context, recs []events.SQSMessage, g gr
 	for _, i := range g.indexes {
 		m := &recs[i]
 		if err := lt.DecodeInto(ev, []byte(m.Body)); err != nil {
-			res.bad = append(res.bad, badMessage{index: i, logType: lt.Name, reason: err.Error()})
+			res.bad = append(res.bad, badMessage{index: i, logType: lt.Name, kind: quarantine.KindOf(err), reason: err.Error()})
 			continue
 		}
 		lin.MessageID = m.MessageId
@@ -331,6 +332,7 @@ func (h *Handler) quarantine(ctx context.Context, recs []events.SQSMessage, bad 
 			MessageID:     m.MessageId,
 			LogType:       b.logType,
 			Reason:        b.reason,
+			ReasonKind:    b.kind,
 			ReceivedAt:    receivedAt,
 			WriterVersion: h.opts.WriterVersion,
 		}
@@ -352,7 +354,7 @@ func (h *Handler) quarantine(ctx context.Context, recs []events.SQSMessage, bad 
 		ids[k] = m.MessageId
 		indexes[k] = b.index
 		h.opts.Logger.WarnContext(ctx, "message quarantined",
-			"message_id", m.MessageId, "log_type", b.logType, "reason", b.reason, "body_bytes", len(m.Body))
+			"message_id", m.MessageId, "log_type", b.logType, "reason_kind", b.kind, "reason", b.reason, "body_bytes", len(m.Body))
 	}
 	path := layout.QuarantinePath(h.opts.Prefix, receivedAt, layout.Name(ids))
 	uctx, cancel := context.WithTimeout(ctx, h.opts.UploadTimeout)

@@ -86,7 +86,9 @@ func quarantinePath(ids ...string) string {
 
 // bad is an expected quarantine record: reason must contain the substring.
 type bad struct {
-	id, logType, reason string
+	id, logType string
+	kind        quarantine.Kind
+	reason      string
 }
 
 func TestHandle(t *testing.T) {
@@ -130,22 +132,32 @@ func TestHandle(t *testing.T) {
 			m("ltnotstring", "", `{"log_type":7}`),
 			m("huge", "user_action", huge),
 			m("wrongtype", "seller_action", ua(2, at)),
+			m("notutf8", "user_action", "{\"a\":\"\xff\"}"),
 		},
 		wantFiles: map[string][]string{dataPath("user_action", "ok"): {"ok"}},
 		wantBad: []bad{
-			{"notjson", "user_action", "body is not a JSON object: unexpected end of JSON input"},
-			{"array", "user_action", "body is not a JSON object: top level is [1,2]"},
-			{"invalid", "user_action", "event_id: must be a UUID"},
-			{"unknown", "page_view", `unknown log type "page_view" (known: seller_action, user_action)`},
-			{"nolt", "", "no log_type message attribute and no log_type string field in the body"},
-			{"ltnotstring", "", "no log_type message attribute"},
-			{"huge", "user_action", fmt.Sprintf("body is %d bytes, over the 262144 byte limit", len(huge))},
-			{"wrongtype", "seller_action", "invalid seller_action message"},
+			{"notjson", "user_action", quarantine.KindMalformedJSON, "body is not a JSON object: unexpected end of JSON input"},
+			{"array", "user_action", quarantine.KindMalformedJSON, "body is not a JSON object: top level is [1,2]"},
+			{"invalid", "user_action", quarantine.KindInvalidFields, "event_id: must be a UUID"},
+			{"unknown", "page_view", quarantine.KindUnknownLogType, `unknown log type "page_view" (known: seller_action, user_action)`},
+			{"nolt", "", quarantine.KindNoLogType, "no log_type message attribute and no log_type string field in the body"},
+			{"ltnotstring", "", quarantine.KindNoLogType, "no log_type message attribute"},
+			{"huge", "user_action", quarantine.KindOversize, fmt.Sprintf("body is %d bytes, over the 1048576 byte limit", len(huge))},
+			{"wrongtype", "seller_action", quarantine.KindInvalidFields, "invalid seller_action message"},
+			{"notutf8", "user_action", quarantine.KindInvalidText, "body is not a JSON object: not valid UTF-8"},
 		},
+	}, {
+		desc: "body size: exactly 1 MiB is written, one byte more is quarantined",
+		batch: []events.SQSMessage{
+			m("max", "user_action", sized(t, 1, schema.MaxBodyBytes)),
+			m("over", "user_action", sized(t, 2, schema.MaxBodyBytes+1)),
+		},
+		wantFiles: map[string][]string{dataPath("user_action", "max"): {"max"}},
+		wantBad:   []bad{{"over", "user_action", quarantine.KindOversize, "body is 1048577 bytes, over the 1048576 byte limit"}},
 	}, {
 		desc:    "every message bad: no data file",
 		batch:   []events.SQSMessage{m("x", "user_action", `{}`)},
-		wantBad: []bad{{"x", "user_action", "event_id: is required but missing"}},
+		wantBad: []bad{{"x", "user_action", quarantine.KindInvalidFields, "event_id: is required but missing"}},
 	}, {
 		desc: "one group's upload fails: only its messages are retried",
 		batch: []events.SQSMessage{
@@ -158,7 +170,7 @@ func TestHandle(t *testing.T) {
 		fail:       failUnder(layout.LogTypePrefix(prefix, "seller_action")),
 		wantFailed: []string{"s1", "s2"},
 		wantFiles:  map[string][]string{dataPath("user_action", "a", "b"): {"a", "b"}},
-		wantBad:    []bad{{"sbad", "seller_action", "invalid seller_action message"}},
+		wantBad:    []bad{{"sbad", "seller_action", quarantine.KindInvalidFields, "invalid seller_action message"}},
 	}, {
 		desc: "quarantine upload fails: only the bad messages are retried",
 		batch: []events.SQSMessage{
@@ -204,6 +216,26 @@ func TestHandle(t *testing.T) {
 	}
 }
 
+// sized returns user_action event i with its body padded to size bytes.
+func sized(t *testing.T, i, size int) string {
+	t.Helper()
+	if schema.MaxBodyBytes != 1<<20 {
+		t.Fatalf("schema.MaxBodyBytes = %d, want SQS's 1 MiB", schema.MaxBodyBytes)
+	}
+	g, err := eventgen.New(schema.MustLoad(), eventgen.Options{Seed: 1, BodyBytes: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := g.Event("user_action", i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Body) != size {
+		t.Fatalf("body of %d bytes, want %d", len(ev.Body), size)
+	}
+	return string(ev.Body)
+}
+
 var cmpEmpty = cmp.FilterValues(func(a, b map[string][]string) bool { return len(a) == 0 && len(b) == 0 }, cmp.Ignore())
 
 func failUnder(p string) func(string) error {
@@ -243,11 +275,11 @@ func checkQuarantine(t *testing.T, batch []events.SQSMessage, want []bad, got ma
 	}
 	for i, w := range want {
 		r := recs[i]
-		if r.MessageID != w.id || r.LogType != w.logType || !strings.Contains(r.Reason, w.reason) {
-			t.Errorf("quarantine record %d = %s %q %q, want %s %q and a reason containing %q", i, r.MessageID, r.LogType, r.Reason, w.id, w.logType, w.reason)
+		if r.MessageID != w.id || r.LogType != w.logType || r.ReasonKind != w.kind || !strings.Contains(r.Reason, w.reason) {
+			t.Errorf("quarantine record %d = %s %q %s %q, want %s %q %s and a reason containing %q", i, r.MessageID, r.LogType, r.ReasonKind, r.Reason, w.id, w.logType, w.kind, w.reason)
 		}
-		if r.Body != bodies[w.id] {
-			t.Errorf("quarantine record of %s does not hold the original body", w.id)
+		if body, err := r.OriginalBody(); err != nil || string(body) != bodies[w.id] {
+			t.Errorf("quarantine record of %s does not hold the original body (%v)", w.id, err)
 		}
 		if !r.ReceivedAt.Equal(now) || r.WriterVersion != "test" {
 			t.Errorf("quarantine record of %s: received_at %v, writer_version %q", w.id, r.ReceivedAt, r.WriterVersion)
