@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/invariant"
@@ -124,7 +125,7 @@ func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueCon
 // Publish generates and publishes a mix of cfg.Events events.
 func (p *Pipeline) Publish(only string) *Mix {
 	p.T.Helper()
-	mix, err := NewMix(p.Reg, MixOptions{Events: p.Cfg.Events, BadRounds: p.Cfg.BadRounds, Seed: p.Rand.Uint64(), Now: time.Now()})
+	mix, err := NewMix(p.Reg, MixOptions{Events: p.Cfg.Events, BadRounds: p.Cfg.BadRounds, Large: 2, Seed: p.Rand.Uint64(), Now: time.Now()})
 	if err != nil {
 		p.T.Fatal(err)
 	}
@@ -186,19 +187,34 @@ func (p *Pipeline) Drained(within time.Duration) {
 	}
 }
 
-// Settle calls /run until a run of every log type succeeds, as Cloud
-// Scheduler calling again would; a 409 (another run holds the lock) or a
-// failed run is retried. It fails the test after within.
+// Settle calls /run until a run of every log type succeeds and no run is
+// left 'running', as Cloud Scheduler calling again would: a 409 (another
+// run holds the lock) or a failed run is retried. A run whose process was
+// killed stays 'running' until a run starts a lease (ledger.Lease, a
+// minute) after its last heartbeat, so after a kill this takes that long.
+// It fails the test after within.
 func (p *Pipeline) Settle(m *svcproc.Masora, within time.Duration) svcproc.Answer {
 	p.T.Helper()
+	conn, err := pgx.Connect(p.Ctx, p.DatabaseURL)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(p.Ctx))
 	var last svcproc.Answer
-	err := waitFor(p.Ctx, within, time.Second, func() (bool, string, error) {
+	err = waitFor(p.Ctx, within, 2*time.Second, func() (bool, string, error) {
 		a, err := m.Run(p.Ctx, "")
 		if err != nil {
 			return false, err.Error(), nil
 		}
 		last = a
-		return a.Succeeded(), a.String(), nil
+		if !a.Succeeded() {
+			return false, a.String(), nil
+		}
+		var running int
+		if err := conn.QueryRow(p.Ctx, `SELECT count(*) FROM masora_runs WHERE status = 'running'`).Scan(&running); err != nil {
+			return false, "", err
+		}
+		return running == 0, fmt.Sprintf("%d runs of killed processes still 'running' (%s)", running, a), nil
 	}, 1)
 	if err != nil {
 		p.T.Fatalf("Masora did not settle: %v", err)

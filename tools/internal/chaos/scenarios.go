@@ -3,14 +3,13 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ore-masora/pipeline/libs/layout"
@@ -203,8 +202,8 @@ func redeliveredAndRegrouped(p *Pipeline) {
 // poisonMessageRedrive: every upload of seller_action files fails (GCS
 // answers 503 for that folder), so the one seller_action event
 // fails every time it is handled and goes to the DLQ after maxReceiveCount.
-// The other events load. Once the cause is gone, the redrive sends it back
-// and it loads once.
+// The other events load. Once the cause is gone, `ore redrive` sends it
+// back and it loads once.
 func poisonMessageRedrive(p *Pipeline) {
 	p.Publish("user_action")
 	withoutPoison := p.Published
@@ -246,11 +245,11 @@ func poisonMessageRedrive(p *Pipeline) {
 	}
 
 	p.GCS.Set(nil)
-	n, err := Redrive(p.Ctx, p.SQS, p.DLQURL, p.QueueURL)
-	if err != nil {
+	var out strings.Builder
+	if err := svcproc.Run(p.Ctx, binaries(p.T).Ore, []string{"redrive"}, p.Env, io.MultiWriter(p.Logs, &out)); err != nil {
 		p.T.Fatal(err)
 	}
-	p.T.Logf("redrove %d messages from the DLQ", n)
+	p.T.Logf("ore redrive: %s", lastLine(out.String()))
 	p.Drained(drainWithin)
 	stopOre(p, ore)
 	p.Settle(m, settleWithin)
@@ -656,31 +655,8 @@ func poisonEvent(p *Pipeline) (m demo.Message) {
 	return m
 }
 
-// Redrive moves every message of the DLQ back to the queue, with its body
-// and message attributes, as a redrive does: receive, send, then delete.
-// It returns the number of messages moved.
-func Redrive(ctx context.Context, client *sqs.Client, dlqURL, queueURL string) (int, error) {
-	moved := 0
-	for {
-		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(dlqURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
-		})
-		if err != nil {
-			return moved, fmt.Errorf("receive from the DLQ: %w", err)
-		}
-		if len(out.Messages) == 0 {
-			return moved, nil
-		}
-		for _, msg := range out.Messages {
-			if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{
-				QueueUrl: aws.String(queueURL), MessageBody: msg.Body, MessageAttributes: msg.MessageAttributes,
-			}); err != nil {
-				return moved, fmt.Errorf("send message %s back: %w", aws.ToString(msg.MessageId), err)
-			}
-			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(dlqURL), ReceiptHandle: msg.ReceiptHandle}); err != nil {
-				return moved, fmt.Errorf("delete message %s from the DLQ: %w", aws.ToString(msg.MessageId), err)
-			}
-			moved++
-		}
-	}
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
