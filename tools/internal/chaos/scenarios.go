@@ -356,8 +356,8 @@ func killDuringQuery(p *Pipeline, m *svcproc.Masora) {
 	p.BQ.Set(func(w http.ResponseWriter, r *http.Request, forward http.Handler) {
 		if isQuery(r) {
 			once.Do(func() {
+				close(killed) // before the kill: the run's caller sees EOF at once
 				m.Kill()
-				close(killed)
 			})
 			http.Error(w, "killed by the chaos suite", http.StatusServiceUnavailable)
 			return
@@ -387,7 +387,8 @@ func killDuringQuery(p *Pipeline, m *svcproc.Masora) {
 // concurrentTriggers: two Masora instances over the same database; in each
 // of Cfg.Faults rounds more events are published and, at once, both get
 // /run and /backfill over the same hours (one instance fails fast on the
-// lock, the other waits for it). Every answer must be a success or a 409.
+// lock, the other waits for it). Every answer must be a success or a 409,
+// and no run may be marked abandoned.
 func concurrentTriggers(p *Pipeline) {
 	ore := p.StartOre()
 	a := p.StartMasora()
@@ -422,7 +423,7 @@ func concurrentTriggers(p *Pipeline) {
 					p.T.Errorf("%s: %s; want a success or a 409", name, ans)
 					return
 				}
-				busyMeansNothingDone(p, name, ans)
+				busyIsExplained(p, name, ans)
 			})
 		}
 		close(start)
@@ -435,22 +436,48 @@ func concurrentTriggers(p *Pipeline) {
 		}
 	}
 	loadAndCheck(p, invariant.Options{})
+	noneAbandoned(p)
 }
 
-// busyMeansNothingDone fails the test if a 409 answer (another run holds
-// the lock) reports objects loaded: a run that answers busy must have done
-// nothing (issue 11: "A answered 409 after committing rows").
-func busyMeansNothingDone(p *Pipeline, name string, a svcproc.Answer) {
+// busyIsExplained logs an answer and fails the test if a 409 (busy)
+// reports objects loaded by a run that does not say it failed and why: a
+// run that lost its lock stops cleanly and records itself failed, keeping
+// what it committed (issue 11: "A answered 409 after committing rows, and
+// nothing was logged").
+func busyIsExplained(p *Pipeline, name string, a svcproc.Answer) {
 	p.T.Helper()
 	p.T.Logf("%s: %s", name, a)
 	if a.Code != http.StatusConflict {
 		return
 	}
 	for _, r := range a.Runs {
-		if r.ObjectsLoaded > 0 || r.Rows > 0 {
-			p.T.Errorf("%s answered 409 (busy) after run %d loaded %d objects, %d rows of %s: a busy answer must mean nothing was done",
-				name, r.RunID, r.ObjectsLoaded, r.Rows, r.LogType)
+		if (r.ObjectsLoaded > 0 || r.Rows > 0) && (r.Status != "failed" || r.Error == "") {
+			p.T.Errorf("%s answered 409 (busy) after run %d loaded %d objects, %d rows of %s, and the run says %q (%q): a run stopped midway must record itself failed, with why",
+				name, r.RunID, r.ObjectsLoaded, r.Rows, r.LogType, r.Status, r.Error)
 		}
+	}
+}
+
+// noneAbandoned fails the test if a run was marked abandoned although no
+// Masora process died: a run is only abandoned when its owner is really
+// gone (issue 11: "B's start marked A's live run abandoned").
+func noneAbandoned(p *Pipeline) {
+	p.T.Helper()
+	conn, err := pgx.Connect(p.Ctx, p.DatabaseURL)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(p.Ctx))
+	rows, err := conn.Query(p.Ctx, `SELECT run_id FROM masora_runs WHERE status = 'abandoned' ORDER BY 1`)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	if len(ids) > 0 {
+		p.T.Errorf("runs %v were marked abandoned although every Masora process stayed alive", ids)
 	}
 }
 
@@ -522,7 +549,7 @@ func postgresRestartedMidRun(p *Pipeline) {
 				p.T.Errorf("restart %d, A /run: no answer: %v", i, err)
 				return
 			}
-			busyMeansNothingDone(p, fmt.Sprintf("restart %d, A /run", i), ans)
+			busyIsExplained(p, fmt.Sprintf("restart %d, A /run", i), ans)
 		}()
 		if !waitChunk(p, answered) {
 			p.T.Logf("restart %d: A's run ended before a chunk committed; restarting Postgres anyway", i)
@@ -535,7 +562,7 @@ func postgresRestartedMidRun(p *Pipeline) {
 		if err != nil {
 			p.T.Errorf("restart %d, B /run: no answer: %v", i, err)
 		} else {
-			busyMeansNothingDone(p, fmt.Sprintf("restart %d, B /run", i), ans)
+			busyIsExplained(p, fmt.Sprintf("restart %d, B /run", i), ans)
 		}
 		<-answered
 		p.Publish("")
@@ -549,6 +576,7 @@ func postgresRestartedMidRun(p *Pipeline) {
 		}
 	}
 	loadAndCheck(p, invariant.Options{})
+	noneAbandoned(p)
 }
 
 // waitChunk waits until a run has committed a chunk (masora_runs counts
