@@ -18,7 +18,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name: "defaults: the small suite",
 			env:  map[string]string{"CHAOS_SEED": "7"},
-			want: Config{Seed: 7, Events: 240, BadRounds: 2, Faults: 3, QuarantineTables: true},
+			want: Config{Seed: 7, Events: 240, BadRounds: 2, Faults: 2, QuarantineTables: true},
 		},
 		{
 			name: "make chaos",
