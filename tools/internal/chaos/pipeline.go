@@ -18,7 +18,6 @@ import (
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/tools/internal/chaos/faultproxy"
 	"github.com/ore-masora/pipeline/tools/internal/chaos/svcproc"
-	"github.com/ore-masora/pipeline/tools/internal/localstack"
 )
 
 // Pipeline is one scenario's pipeline on the local stack: its own queue
@@ -77,7 +76,6 @@ const uploadTimeout = 3 * time.Second
 func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueConfig) *Pipeline {
 	t.Helper()
 	env := stack.Env
-	bins := binaries(t)
 	p := &Pipeline{
 		T: t, Ctx: t.Context(), Cfg: cfg, Rand: rand.New(rand.NewPCG(seed, seed^0xc4a05)), Reg: schema.MustLoad(), Stack: stack,
 		SQS: stacktest.SQSClient(t, env), Prefix: "chaos", DatabaseURL: stacktest.PostgresSchema(t, env),
@@ -116,7 +114,7 @@ func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueCon
 		"MASORA_CHUNK_FILES": "4", "MASORA_BIGQUERY_KEEP_TABLES": "true", "MASORA_BIGQUERY_TIMEOUT": "20s",
 		"MASORA_SHUTDOWN_TIMEOUT": "5s",
 	}
-	if err := svcproc.Migrate(p.Ctx, bins, p.Env, p.Logs); err != nil {
+	if err := svcproc.Migrate(p.Ctx, stack.Bins, p.Env, p.Logs); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -142,7 +140,7 @@ func (p *Pipeline) Publish(only string) *Mix {
 // StartOre starts Ore in poll mode with env on top of p.Env.
 func (p *Pipeline) StartOre(env ...string) *svcproc.Proc {
 	p.T.Helper()
-	proc, err := svcproc.StartOre(binaries(p.T), p.Env.With(env...), p.Logs)
+	proc, err := svcproc.StartOre(p.Stack.Bins, p.Env.With(env...), p.Logs)
 	if err != nil {
 		p.T.Fatal(err)
 	}
@@ -153,7 +151,7 @@ func (p *Pipeline) StartOre(env ...string) *svcproc.Proc {
 // StartMasora starts `masora serve` with env on top of p.Env.
 func (p *Pipeline) StartMasora(env ...string) *svcproc.Masora {
 	p.T.Helper()
-	m, err := svcproc.StartMasora(p.Ctx, binaries(p.T), p.Env.With(env...), p.Logs)
+	m, err := svcproc.StartMasora(p.Ctx, p.Stack.Bins, p.Env.With(env...), p.Logs)
 	if err != nil {
 		p.T.Fatal(err)
 	}
@@ -277,39 +275,6 @@ func waitFor(ctx context.Context, within, interval time.Duration, cond func() (b
 		case <-time.After(interval):
 		}
 	}
-}
-
-var (
-	buildOnce sync.Once
-	bins      svcproc.Binaries
-	buildErr  error
-)
-
-// binaries builds Ore and Masora once per test process.
-func binaries(t *testing.T) svcproc.Binaries {
-	t.Helper()
-	buildOnce.Do(func() {
-		cwd, err := os.Getwd()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		root, err := localstack.FindRoot(cwd)
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "chaos-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		bins, buildErr = svcproc.Build(context.Background(), root, dir)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return bins
 }
 
 // logFile keeps the services' output in a file, removed when the test

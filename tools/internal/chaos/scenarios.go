@@ -246,7 +246,7 @@ func poisonMessageRedrive(p *Pipeline) {
 
 	p.GCS.Set(nil)
 	var out strings.Builder
-	if err := svcproc.Run(p.Ctx, binaries(p.T).Ore, []string{"redrive"}, p.Env, io.MultiWriter(p.Logs, &out)); err != nil {
+	if err := svcproc.Run(p.Ctx, p.Stack.Bins.Ore, []string{"redrive"}, p.Env, io.MultiWriter(p.Logs, &out)); err != nil {
 		p.T.Fatal(err)
 	}
 	p.T.Logf("ore redrive: %s", lastLine(out.String()))
