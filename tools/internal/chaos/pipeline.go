@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueCon
 		"ORE_POLL_BATCH_SIZE": "40", "ORE_UPLOAD_TIMEOUT": uploadTimeout.String(), "ORE_SHUTDOWN_TIMEOUT": "10s",
 		// Masora: small chunks (more commit points to crash between), the
 		// emulator's tables left to expire, calls that give up in seconds.
-		"MASORA_CHUNK_FILES": "4", "MASORA_BIGQUERY_KEEP_TABLES": "true", "MASORA_BIGQUERY_TIMEOUT": "20s",
+		"MASORA_CHUNK_FILES": strconv.Itoa(max(4, cfg.Events/200)), "MASORA_BIGQUERY_KEEP_TABLES": "true", "MASORA_BIGQUERY_TIMEOUT": "20s",
 		"MASORA_SHUTDOWN_TIMEOUT": "5s",
 	}
 	if err := svcproc.Migrate(p.Ctx, stack.Bins, p.Env, p.Logs); err != nil {
@@ -246,6 +247,12 @@ func (p *Pipeline) check(pub invariant.Published, opts invariant.Options) (*inva
 	defer closeTarget()
 	t.Registry = p.Reg
 	return invariant.Check(p.Ctx, t, pub, opts)
+}
+
+// within bounds each wait for Ore to drain or Masora to settle: three
+// minutes for the small suite, more with more data.
+func (p *Pipeline) within() time.Duration {
+	return 3*time.Minute + time.Duration(p.Cfg.Events*p.Cfg.Faults)*40*time.Millisecond
 }
 
 // waitFor polls cond every interval until it has held `times` times in a

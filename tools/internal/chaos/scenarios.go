@@ -43,17 +43,11 @@ var Scenarios = []Scenario{
 	{Name: "bigquery_killed_mid_run", Run: bigqueryKilledMidRun},
 }
 
-// drainWithin bounds every wait for Ore to drain the queue.
-const drainWithin = 3 * time.Minute
-
-// settleWithin bounds every wait for Masora to succeed.
-const settleWithin = 3 * time.Minute
-
 // loadAndCheck runs Masora until it settles, then checks every invariant.
 func loadAndCheck(p *Pipeline, opts invariant.Options) {
 	p.T.Helper()
 	m := p.StartMasora()
-	a := p.Settle(m, settleWithin)
+	a := p.Settle(m, p.within())
 	p.T.Logf("masora settled: %s", a)
 	if err := m.Stop(10 * time.Second); err != nil {
 		p.T.Errorf("masora: %v", err)
@@ -161,7 +155,7 @@ func oreKilledMidBatch(p *Pipeline) {
 	}
 	current := ore
 	mu.Unlock()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, current)
 	loadAndCheck(p, invariant.Options{})
 }
@@ -190,7 +184,7 @@ func redeliveredAndRegrouped(p *Pipeline) {
 		faultproxy.Send(w, rec)
 	})
 	ore := p.StartOre()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 	p.T.Logf("held back the answers to %d uploads past the visibility timeout", held.Load())
 	if held.Load() == 0 {
@@ -224,18 +218,18 @@ func poisonMessageRedrive(p *Pipeline) {
 		forward.ServeHTTP(w, r)
 	})
 	ore := p.StartOre()
-	if err := waitFor(p.Ctx, drainWithin, 500*time.Millisecond, func() (bool, string, error) {
+	if err := waitFor(p.Ctx, p.within(), 500*time.Millisecond, func() (bool, string, error) {
 		visible, hidden, err := invariant.QueueDepth(p.Ctx, p.SQS, p.DLQURL)
 		return visible+hidden == 1, fmt.Sprintf("%d in the DLQ", visible+hidden), err
 	}, 1); err != nil {
 		p.T.Fatalf("the poison message did not reach the DLQ: %v", err)
 	}
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	p.T.Logf("the poison message reached the DLQ after %d refused uploads", failures.Load())
 
 	// Before the redrive: everything else is loaded, the poison waits in the DLQ.
 	m := p.StartMasora()
-	p.Settle(m, settleWithin)
+	p.Settle(m, p.within())
 	rep, err := p.check(withoutPoison, invariant.Options{DLQMessages: 1, QuarantineTables: p.Cfg.QuarantineTables})
 	if err != nil {
 		p.T.Fatal(err)
@@ -250,9 +244,9 @@ func poisonMessageRedrive(p *Pipeline) {
 		p.T.Fatal(err)
 	}
 	p.T.Logf("ore redrive: %s", lastLine(out.String()))
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
-	p.Settle(m, settleWithin)
+	p.Settle(m, p.within())
 	if err := m.Stop(10 * time.Second); err != nil {
 		p.T.Errorf("masora: %v", err)
 	}
@@ -267,7 +261,7 @@ func poisonMessageRedrive(p *Pipeline) {
 func masoraKilledMidLoad(p *Pipeline) {
 	p.Publish("")
 	ore := p.StartOre()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 
 	lt, err := p.Reg.Latest("user_action")
@@ -329,7 +323,7 @@ func killBetweenCopyAndCommit(p *Pipeline, m *svcproc.Masora, summary string) {
 		a, err := m.Run(p.Ctx, "")
 		p.T.Logf("run answered %v %v", a, err)
 	}()
-	err = waitFor(p.Ctx, settleWithin, 100*time.Millisecond, func() (bool, string, error) {
+	err = waitFor(p.Ctx, p.within(), 100*time.Millisecond, func() (bool, string, error) {
 		var blocked int
 		err := watcher.QueryRow(p.Ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, lockPID).Scan(&blocked)
 		return blocked > 0, "no chunk waits for the summary lock", err
@@ -373,8 +367,8 @@ func killDuringQuery(p *Pipeline, m *svcproc.Masora) {
 	}()
 	select {
 	case <-answered:
-	case <-time.After(settleWithin):
-		p.T.Fatal("no answer within " + settleWithin.String())
+	case <-time.After(p.within()):
+		p.T.Fatal("no answer within " + p.within().String())
 	}
 	select {
 	case <-killed:
@@ -395,7 +389,7 @@ func concurrentTriggers(p *Pipeline) {
 	b := p.StartMasora("MASORA_LOCK_WAIT", "30s")
 	for round := range p.Cfg.Faults {
 		p.Publish("")
-		p.Drained(drainWithin)
+		p.Drained(p.within())
 		now := time.Now()
 		calls := []struct {
 			name string
@@ -522,7 +516,7 @@ func gcsStopped(p *Pipeline) {
 		default:
 		}
 	}
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 	loadAndCheck(p, invariant.Options{})
 }
@@ -536,7 +530,7 @@ func gcsStopped(p *Pipeline) {
 func postgresRestartedMidRun(p *Pipeline) {
 	p.Publish("")
 	ore := p.StartOre()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 	a := p.StartMasora()
 	b := p.StartMasora()
@@ -567,7 +561,7 @@ func postgresRestartedMidRun(p *Pipeline) {
 		<-answered
 		p.Publish("")
 		ore := p.StartOre()
-		p.Drained(drainWithin)
+		p.Drained(p.within())
 		stopOre(p, ore)
 	}
 	for _, m := range []*svcproc.Masora{a, b} {
@@ -611,7 +605,7 @@ func waitChunk(p *Pipeline, answered <-chan struct{}) bool {
 func bigqueryKilledMidRun(p *Pipeline) {
 	p.Publish("")
 	ore := p.StartOre()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 	m := p.StartMasora()
 	for i := range p.Cfg.Faults {
@@ -652,7 +646,7 @@ func bigqueryKilledMidRun(p *Pipeline) {
 		p.T.Logf("kill %d: BigQuery started again; the run answered %s", i, <-answered)
 		p.Publish("")
 		ore := p.StartOre()
-		p.Drained(drainWithin)
+		p.Drained(p.within())
 		stopOre(p, ore)
 	}
 	if err := m.Stop(10 * time.Second); err != nil {
