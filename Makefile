@@ -85,11 +85,11 @@ bench: deps ## run every module's benchmarks with the stack up
 
 # The chaos suite (tools/internal/chaos) at full size, repeated with new seeds for
 # CHAOS_DURATION; it runs on a private stack of its own. CHAOS_SEED replays a round.
-CHAOS_DURATION ?= 10m
-CHAOS_EVENTS   ?= 2000
-CHAOS_FAULTS   ?= 5
+CHAOS_DURATION ?= 20m
+CHAOS_EVENTS   ?= 1000
+CHAOS_FAULTS   ?= 3
 
-chaos: deps ## chaos suite: every fault scenario on real processes, checked by the invariant checker (CHAOS_DURATION=10m, CHAOS_SEED)
+chaos: deps ## chaos suite: every fault scenario on real processes, checked by the invariant checker (CHAOS_DURATION=20m, CHAOS_SEED)
 	$(call with-stack, \
 	(cd tools && STACK_REQUIRED=1 ORE_MASORA_STACK_ENV=$(CURDIR)/.stack/env CHAOS_DURATION=$(CHAOS_DURATION) \
 		CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_BAD_ROUNDS=$${CHAOS_BAD_ROUNDS:-5} CHAOS_FAULTS=$(CHAOS_FAULTS) \
