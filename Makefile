@@ -10,7 +10,7 @@ MODULES := libs libs/schema libs/producer libs/testkit schemas services/ore serv
 GO    ?= go
 STACK := $(GO) run ./tools/cmd/stack
 
-.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench lint lint-infra demo lambda-zip generate bqschema jsonschema images
+.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench chaos lint lint-infra demo lambda-zip generate bqschema jsonschema images
 
 help: ## list the targets (default)
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -82,6 +82,18 @@ bench: deps ## run every module's benchmarks with the stack up
 		echo "==> $$m: go test -run '^$$' -bench . -benchmem ./..."; \
 		(cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || status=1; \
 	done)
+
+# The chaos suite (tools/internal/chaos) at full size, repeated with new seeds for
+# CHAOS_DURATION; it runs on a private stack of its own. CHAOS_SEED replays a round.
+CHAOS_DURATION ?= 10m
+CHAOS_EVENTS   ?= 2000
+CHAOS_FAULTS   ?= 5
+
+chaos: deps ## chaos suite: every fault scenario on real processes, checked by the invariant checker (CHAOS_DURATION=10m, CHAOS_SEED)
+	$(call with-stack, \
+	(cd tools && STACK_REQUIRED=1 ORE_MASORA_STACK_ENV=$(CURDIR)/.stack/env CHAOS_DURATION=$(CHAOS_DURATION) \
+		CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_BAD_ROUNDS=$${CHAOS_BAD_ROUNDS:-5} CHAOS_FAULTS=$(CHAOS_FAULTS) \
+		$(GO) test -count=1 -v -timeout 3h -run '^TestChaos$$' ./internal/chaos/) || status=1)
 
 lint: lint-infra ## go vet every module, check gofmt, and lint-infra
 	@status=0; \

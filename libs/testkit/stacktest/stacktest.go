@@ -13,16 +13,21 @@
 //	queueURL, dlqURL := stacktest.NewQueue(t, env)
 //	bucket := stacktest.NewBucket(t, env)
 //	dsn := stacktest.PostgresSchema(t, env)
+//
+// Control gives fault tests the running stack's components to stop, kill and start again in
+// place (see stackctl).
 package stacktest
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/ore-masora/pipeline/libs/testkit/stackctl"
 	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
@@ -64,6 +69,22 @@ func Load(t testing.TB) Env {
 	}
 	t.Skipf("stacktest: %v; %s", err, hint)
 	return Env{}
+}
+
+// Control returns the controller of the running stack's components (the stack whose env
+// file Load reads), for tests that stop, kill (SIGKILL) and start components again in place:
+//
+//	ctl := stacktest.Control(t)
+//	if err := ctl.Kill(t.Context(), stackctl.GCS); err != nil { ... }
+//	if err := ctl.Start(t.Context(), stackctl.GCS); err != nil { ... } // same port, same objects
+//
+// It skips or fails like Load, and logs to the test's output. A fault hits every test that
+// uses the stack at that moment: keep such tests out of t.Parallel and in a package of their
+// own (go test runs packages side by side), or give them a stack of their own.
+func Control(t testing.TB) *stackctl.Stack {
+	t.Helper()
+	env := Load(t)
+	return stackctl.Open(filepath.Dir(env.Path), stackctl.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 }
 
 func envFilePath() (string, error) {

@@ -19,6 +19,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ore-masora/pipeline/libs/testkit/stackctl"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*[a-z0-9]$`)
@@ -285,4 +287,40 @@ func TestPostgresSchema(t *testing.T) {
 	if exists {
 		t.Errorf("schema %s still exists after cleanup", schema)
 	}
+}
+
+// TestControl reads the running stack's components through Control without disturbing them:
+// Start of a running component only waits for it.
+func TestControl(t *testing.T) {
+	ctl := Control(t)
+	before, err := ctl.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != 4 {
+		t.Fatalf("Status lists %d components, want 4: %+v", len(before), before)
+	}
+	for _, c := range before {
+		if !c.Healthy() {
+			t.Errorf("%s unhealthy: %v", c.Name, c.Err)
+		}
+	}
+	if err := ctl.Start(t.Context(), stackctl.GCS); err != nil {
+		t.Fatalf("Start of a running component: %v", err)
+	}
+	after, err := ctl.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(pids(before), pids(after)); diff != "" {
+		t.Errorf("PIDs changed by Start of a running component (-before +after):\n%s", diff)
+	}
+}
+
+func pids(list []stackctl.ComponentStatus) map[string]int {
+	m := map[string]int{}
+	for _, c := range list {
+		m[c.Name] = c.PID
+	}
+	return m
 }

@@ -1,9 +1,11 @@
-// Package localstack runs the local emulator stack that development and tests use instead of
-// the cloud: an SQS emulator (fauxqs), a GCS emulator (fake-gcs-server), a BigQuery emulator
-// (goccy/bigquery-emulator) and PostgreSQL (a throwaway cluster, or the server DATABASE_URL
-// names). It starts each on a free loopback port in its own process group, waits until each
-// answers, creates the default queue, bucket and dataset, and records what it started in a
-// state file so that a later command can report on it or stop exactly those processes.
+// Package localstack brings up the local emulator stack that development and tests use
+// instead of the cloud: an SQS emulator (fauxqs), a GCS emulator (fake-gcs-server), a BigQuery
+// emulator (goccy/bigquery-emulator) and PostgreSQL (a throwaway cluster, or the server
+// DATABASE_URL names). A fresh start puts each on a free loopback port in its own process
+// group, waits until each answers, creates the default queue, bucket and dataset, and records
+// in the state file how each was started; a later up reuses a healthy stack and starts dead
+// components again in place. Operating the recorded stack (status, stop, kill, start, down)
+// belongs to libs/testkit/stackctl, which tests use too.
 package localstack
 
 import (
@@ -11,26 +13,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/ore-masora/pipeline/libs/testkit/stackctl"
 )
 
 // Layout is where the stack keeps its files.
 type Layout struct {
 	// Root is the repository root: the directory holding go.work.
 	Root string
-	// Dir holds state.json, env, lock and logs/ (default Root/.stack).
+	// Dir holds state.json, env, lock, logs/ and data/ (default Root/.stack).
 	Dir string
 }
 
 // StatePath is the state file of the running stack.
-func (l Layout) StatePath() string { return filepath.Join(l.Dir, "state.json") }
+func (l Layout) StatePath() string { return stackctl.StatePath(l.Dir) }
 
 // EnvPath is the shell-sourceable file of connection settings.
-func (l Layout) EnvPath() string { return filepath.Join(l.Dir, "env") }
+func (l Layout) EnvPath() string { return stackctl.EnvPath(l.Dir) }
 
 // LogDir holds one log file per component.
-func (l Layout) LogDir() string { return filepath.Join(l.Dir, "logs") }
-
-func (l Layout) lockPath() string { return filepath.Join(l.Dir, "lock") }
+func (l Layout) LogDir() string { return stackctl.LogDir(l.Dir) }
 
 // FindRoot walks up from dir to the first directory that holds a go.work file.
 func FindRoot(dir string) (string, error) {

@@ -1,5 +1,6 @@
 // Package provision installs and builds what the local emulator stack needs on a fresh
-// machine: the PostgreSQL server binaries (Debian packages), the SQS emulator (npm package
+// machine: the PostgreSQL server binaries and Chromium for the headless browser tests (Debian
+// packages, installed only when missing), the SQS emulator (npm package
 // fauxqs, installed with npm ci from a committed lock file) and the Go emulators pinned by the
 // tools module (fake-gcs-server, bigquery-emulator, aws-lambda-rie), built once into a cache
 // directory keyed by module version.
@@ -20,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -52,6 +54,9 @@ type Options struct {
 	BinDir string
 	// PostgresGlob finds initdb; empty means /usr/lib/postgresql/*/bin/initdb.
 	PostgresGlob string
+	// ChromiumNames are the executables, looked up on PATH, that count as an installed
+	// Chromium; empty means chromium (what Debian's chromium package installs).
+	ChromiumNames []string
 	// Logger receives progress messages.
 	Logger *slog.Logger
 	// Output receives the output of the commands Ensure runs (apt-get, npm, go build).
@@ -68,6 +73,9 @@ var ErrMissing = errors.New("not installed (run: go run ./tools/cmd/stack deps)"
 type Toolchain struct {
 	// PostgresBin is the directory with initdb, postgres and pg_ctl.
 	PostgresBin string
+	// Chromium is the headless browser the browser tests drive; the stack does not run it.
+	// Empty with CheckOnly when it is not installed (the stack does not need it).
+	Chromium string
 	// Node is the node executable; SQSServer the script it runs.
 	Node      string
 	SQSServer string
@@ -113,8 +121,8 @@ func Ensure(ctx context.Context, opts Options) (Toolchain, error) {
 	}
 	var tc Toolchain
 	var err error
-	if tc.PostgresBin, err = ensurePostgres(ctx, opts); err != nil {
-		return Toolchain{}, fmt.Errorf("deps step postgresql: %w", err)
+	if tc.PostgresBin, tc.Chromium, err = ensureDebianPackages(ctx, opts); err != nil {
+		return Toolchain{}, fmt.Errorf("deps step debian packages: %w", err)
 	}
 	if tc.Node, tc.SQSServer, err = ensureSQS(ctx, opts); err != nil {
 		return Toolchain{}, fmt.Errorf("deps step sqs (npm ci in %s): %w", SQSDir, err)
@@ -156,45 +164,97 @@ func majorOf(initdb string) float64 {
 	return v
 }
 
-func ensurePostgres(ctx context.Context, opts Options) (string, error) {
+// debianPackage is a Debian package the stack installs when find does not find it.
+type debianPackage struct {
+	name string
+	// find returns the installed program's path, or "" when it is missing.
+	find func() (string, error)
+	// where says what find looks for, for messages.
+	where string
+	// optional packages are not needed by the stack itself: CheckOnly does not fail
+	// without them.
+	optional bool
+}
+
+// ensureDebianPackages finds PostgreSQL's bin directory and Chromium, and installs the
+// missing ones with a single apt-get install. Nothing runs apt when both are there, so the
+// step stays quick however big the packages are.
+func ensureDebianPackages(ctx context.Context, opts Options) (postgresBin, chromium string, err error) {
 	glob := opts.PostgresGlob
 	if glob == "" {
 		glob = "/usr/lib/postgresql/*/bin/initdb"
 	}
-	dir, err := FindPostgres(glob)
-	if err != nil {
-		return "", err
+	names := opts.ChromiumNames
+	if len(names) == 0 {
+		names = []string{"chromium"}
 	}
-	if dir != "" {
-		opts.Logger.Info("postgresql server binaries present", "dir", dir)
-		return dir, nil
+	pkgs := []debianPackage{
+		{name: "postgresql", where: glob, find: func() (string, error) { return FindPostgres(glob) }},
+		{name: "chromium", where: strings.Join(names, " or ") + " on PATH", optional: true,
+			find: func() (string, error) { return findExecutable(names), nil }},
 	}
-	if opts.CheckOnly {
-		return "", fmt.Errorf("PostgreSQL server (%s): %w", glob, ErrMissing)
+	found := make([]string, len(pkgs))
+	var missing []string
+	for i, p := range pkgs {
+		if found[i], err = p.find(); err != nil {
+			return "", "", err
+		}
+		switch {
+		case found[i] != "":
+			opts.Logger.Info(p.name+" present", "path", found[i])
+		case opts.CheckOnly && !p.optional:
+			return "", "", fmt.Errorf("%s (%s): %w", p.name, p.where, ErrMissing)
+		case !opts.CheckOnly:
+			missing = append(missing, p.name)
+		}
 	}
+	if len(missing) > 0 {
+		if err := aptInstall(ctx, opts, missing); err != nil {
+			return "", "", err
+		}
+		for i, p := range pkgs {
+			if found[i] != "" {
+				continue
+			}
+			if found[i], err = p.find(); err != nil {
+				return "", "", err
+			}
+			if found[i] == "" {
+				return "", "", fmt.Errorf("apt-get installed %s but nothing matches %s", p.name, p.where)
+			}
+			opts.Logger.Info(p.name+" installed", "path", found[i])
+		}
+	}
+	return found[0], found[1], nil
+}
+
+// aptInstall installs Debian packages with apt-get, waiting for another apt or dpkg run to
+// release its lock rather than failing.
+func aptInstall(ctx context.Context, opts Options, pkgs []string) error {
+	list := strings.Join(pkgs, " ")
 	if os.Geteuid() != 0 {
-		return "", fmt.Errorf("no PostgreSQL server found (%s) and not running as root: install it with `sudo apt-get install -y postgresql`, then run deps again", glob)
+		return fmt.Errorf("%s missing and not running as root: install with `sudo apt-get install -y %s`, then run deps again", list, list)
 	}
 	if _, err := exec.LookPath("apt-get"); err != nil {
-		return "", fmt.Errorf("no PostgreSQL server found (%s) and apt-get is not available: install PostgreSQL server binaries by hand", glob)
+		return fmt.Errorf("%s missing and apt-get is not available: install them by hand (PostgreSQL server binaries; a Chromium browser on PATH)", list)
 	}
-	opts.Logger.Info("installing postgresql with apt-get (not found at " + glob + ")")
+	opts.Logger.Info("installing with apt-get (a first install of chromium takes a few minutes)", "packages", list)
 	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if err := run(ctx, opts, "", env, "apt-get", "update"); err != nil {
-		return "", err
+	lock := []string{"-o", "DPkg::Lock::Timeout=600"}
+	if err := run(ctx, opts, "", env, "apt-get", append(lock, "update")...); err != nil {
+		return err
 	}
-	if err := run(ctx, opts, "", env, "apt-get", "install", "-y", "--no-install-recommends", "postgresql"); err != nil {
-		return "", err
+	return run(ctx, opts, "", env, "apt-get", append(append(lock, "install", "-y", "--no-install-recommends"), pkgs...)...)
+}
+
+// findExecutable returns the path of the first of names found on PATH, or "".
+func findExecutable(names []string) string {
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
 	}
-	dir, err = FindPostgres(glob)
-	if err != nil {
-		return "", err
-	}
-	if dir == "" {
-		return "", fmt.Errorf("apt-get installed postgresql but nothing matches %s", glob)
-	}
-	opts.Logger.Info("postgresql installed", "dir", dir)
-	return dir, nil
+	return ""
 }
 
 // stampName is written into node_modules after a successful npm ci; it holds a hash of the
@@ -267,19 +327,44 @@ func ensureBinaries(ctx context.Context, opts Options) (map[string]string, error
 		if opts.CheckOnly {
 			return nil, fmt.Errorf("%s %s at %s: %w", b.Name, v, out, ErrMissing)
 		}
-		opts.Logger.Info("building "+b.Name+" (a first build can take several minutes)", "version", v, "path", out)
-		start := time.Now()
-		tmp := out + ".tmp"
-		if err := run(ctx, opts, toolsDir, nil, "go", "build", "-o", tmp, b.Package); err != nil {
-			_ = os.Remove(tmp)
-			return nil, fmt.Errorf("deps step build %s %s (go build %s in %s): %w", b.Name, v, b.Package, toolsDir, err)
+		if err := buildBinary(ctx, opts, toolsDir, b, v, out); err != nil {
+			return nil, err
 		}
-		if err := os.Rename(tmp, out); err != nil {
-			return nil, fmt.Errorf("deps step build %s: %w", b.Name, err)
-		}
-		opts.Logger.Info("built "+b.Name, "version", v, "took", time.Since(start).Round(time.Second))
 	}
 	return paths, nil
+}
+
+// buildBinary builds b at version v into out. Several deps runs on one machine (one per
+// worktree) share the cache: a lock file makes them build each binary once, the others
+// waiting and then finding it, and each builds into a file of its own before the rename.
+func buildBinary(ctx context.Context, opts Options, toolsDir string, b Binary, v, out string) error {
+	lock, err := os.OpenFile(out+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("deps step build %s: %w", b.Name, err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		opts.Logger.Info("waiting for another deps run that builds "+b.Name, "lock", lock.Name())
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			return fmt.Errorf("deps step build %s: lock %s: %w", b.Name, lock.Name(), err)
+		}
+	}
+	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+		opts.Logger.Info("binary cached by another deps run", "name", b.Name, "version", v, "path", out)
+		return nil
+	}
+	opts.Logger.Info("building "+b.Name+" (a first build can take several minutes)", "version", v, "path", out)
+	start := time.Now()
+	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
+	if err := run(ctx, opts, toolsDir, nil, "go", "build", "-o", tmp, b.Package); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("deps step build %s %s (go build %s in %s): %w", b.Name, v, b.Package, toolsDir, err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("deps step build %s: %w", b.Name, err)
+	}
+	opts.Logger.Info("built "+b.Name, "version", v, "took", time.Since(start).Round(time.Second))
+	return nil
 }
 
 // ModuleVersions asks the go command, run in dir, which version of each binary's module the

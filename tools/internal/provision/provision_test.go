@@ -1,6 +1,8 @@
 package provision
 
 import (
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +69,51 @@ func TestModuleVersions(t *testing.T) {
 	}
 	if got := CachedName("aws-lambda-rie", "v0.0.0-2026"); got != "aws-lambda-rie-v0.0.0-2026" {
 		t.Errorf("CachedName = %q, want NAME-VERSION", got)
+	}
+}
+
+// TestDebianPackagesCheckOnly checks which missing Debian package fails a CheckOnly run:
+// PostgreSQL does (the stack needs it), Chromium does not (only the browser tests use it).
+// Nothing here runs apt.
+func TestDebianPackagesCheckOnly(t *testing.T) {
+	pgBase := t.TempDir()
+	pgBin := filepath.Join(pgBase, "15", "bin")
+	browserDir := t.TempDir()
+	for _, p := range []string{filepath.Join(pgBin, "initdb"), filepath.Join(browserDir, "chromium-test")} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", browserDir)
+	present := filepath.Join(pgBase, "*", "bin", "initdb")
+	absent := filepath.Join(t.TempDir(), "*", "bin", "initdb")
+	tests := []struct {
+		name         string
+		glob         string
+		chromium     string
+		wantPG       string
+		wantChromium string
+		wantMissing  bool
+	}{
+		{"both present", present, "chromium-test", pgBin, filepath.Join(browserDir, "chromium-test"), false},
+		{"no chromium is fine", present, "no-such-browser", pgBin, "", false},
+		{"no postgresql fails", absent, "chromium-test", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pg, chromium, err := ensureDebianPackages(t.Context(), Options{
+				PostgresGlob: tt.glob, ChromiumNames: []string{tt.chromium}, CheckOnly: true,
+				Logger: slog.New(slog.DiscardHandler),
+			})
+			if got := errors.Is(err, ErrMissing); got != tt.wantMissing {
+				t.Fatalf("err = %v, want ErrMissing %v", err, tt.wantMissing)
+			}
+			if pg != tt.wantPG || chromium != tt.wantChromium {
+				t.Errorf("= %q, %q; want %q, %q", pg, chromium, tt.wantPG, tt.wantChromium)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package localstack
+package stackctl
 
 import (
 	"context"
@@ -95,9 +95,9 @@ func (r pgRunner) initCluster(ctx context.Context, dir, logPath string) error {
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
 }
 
-// serverSpec starts postgres on 127.0.0.1:port with its socket in dir. Durability is off:
-// the cluster is thrown away.
-func (r pgRunner) serverSpec(dir string, port int, logPath string) procSpec {
+// serverCommand runs postgres on 127.0.0.1:port with its socket in dir. Durability is off:
+// the cluster is thrown away, and a SIGKILL of the server keeps what the kernel has cached.
+func (r pgRunner) serverCommand(dir string, port int) Command {
 	path, argv := r.command("postgres",
 		"-D", filepath.Join(dir, "data"),
 		"-p", strconv.Itoa(port),
@@ -107,7 +107,7 @@ func (r pgRunner) serverSpec(dir string, port int, logPath string) procSpec {
 		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=200")
-	return procSpec{name: Postgres, path: path, args: argv, dir: dir, log: logPath}
+	return Command{Path: path, Args: argv, Dir: dir}
 }
 
 // stopCluster stops the cluster in dir with pg_ctl stop -m fast, if it is running.
@@ -117,6 +117,61 @@ func (r pgRunner) stopCluster(ctx context.Context, dir, logPath string) error {
 		return nil
 	}
 	return r.run(ctx, dir, logPath, "pg_ctl", "stop", "-D", data, "-m", "fast", "-w", "-t", "30")
+}
+
+// postmasterPID returns the PID that the running server of the cluster in dir wrote to
+// data/postmaster.pid, whoever started it (the stack, or pg_ctl by hand), and the process
+// group it leads or belongs to. ok is false when no live server of that cluster is found.
+func postmasterPID(dir string) (pid, pgrp int, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, 0, false
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err = strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || pid <= 0 {
+		return 0, 0, false
+	}
+	state, pgrp, err := procStat(pid)
+	if err != nil || state == 'Z' || state == 'X' {
+		return 0, 0, false
+	}
+	// A stale file after a crash may name a PID now used by another program.
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || !strings.Contains(string(cmdline), dir) {
+		return 0, 0, false
+	}
+	return pid, pgrp, true
+}
+
+// PostgresOptions say where and how NewPostgres makes a throwaway cluster.
+type PostgresOptions struct {
+	// Bin is the directory with initdb, postgres and pg_ctl.
+	Bin  string
+	Port int
+	// Log receives initdb's output, then the server's.
+	Log string
+}
+
+// NewPostgres creates a throwaway PostgreSQL cluster (initdb, trust authentication,
+// superuser postgres) in a new temporary directory and returns its record, ready for Start.
+// When running as root, the cluster belongs to the postgres user, which runs the server.
+func NewPostgres(ctx context.Context, opts PostgresOptions) (Component, error) {
+	r, err := newPGRunner(opts.Bin)
+	if err != nil {
+		return Component{}, err
+	}
+	dir, err := r.makeClusterDir()
+	if err != nil {
+		return Component{}, fmt.Errorf("postgres: create cluster directory: %w", err)
+	}
+	if err := r.initCluster(ctx, dir, opts.Log); err != nil {
+		_ = removeClusterDir(dir)
+		return Component{}, fmt.Errorf("postgres: %w\nlast lines of %s:\n%s", err, opts.Log, logTail(opts.Log, 20))
+	}
+	cmd := r.serverCommand(dir, opts.Port)
+	return Component{Name: Postgres, Match: dir, Port: opts.Port, URL: postgresURL(opts.Port), Log: opts.Log,
+		DataDir: dir, Bin: opts.Bin, Cmd: &cmd}, nil
 }
 
 // removeClusterDir deletes a throwaway cluster directory recorded in the state file, after

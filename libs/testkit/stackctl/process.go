@@ -1,4 +1,4 @@
-package localstack
+package stackctl
 
 import (
 	"bytes"
@@ -14,16 +14,6 @@ import (
 	"time"
 )
 
-// procSpec describes a child process to start in its own process group.
-type procSpec struct {
-	name string
-	path string
-	args []string
-	env  []string // added to the inherited environment; later entries win
-	dir  string
-	log  string // log file, appended to
-}
-
 // child is a started process. exited is closed once it has exited; err then holds its status.
 type child struct {
 	pid    int
@@ -31,31 +21,31 @@ type child struct {
 	err    error
 }
 
-// startChild starts spec with stdout and stderr appended to its log file, stdin from
-// /dev/null, in a new process group so that it outlives this command and can be stopped as a
+// startChild starts cmd with stdout and stderr appended to the log file logPath, stdin from
+// /dev/null, in a new process group so that it outlives this process and can be stopped as a
 // group.
-func startChild(spec procSpec) (*child, error) {
-	logf, err := os.OpenFile(spec.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+func startChild(cmd Command, logPath string) (*child, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "---- %s: %s %s\n", time.Now().UTC().Format(time.RFC3339), spec.path, strings.Join(spec.args, " "))
-	cmd := exec.Command(spec.path, spec.args...)
-	cmd.Dir = spec.dir
-	cmd.Env = append(os.Environ(), spec.env...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.path, err)
+	fmt.Fprintf(logf, "---- %s: %s %s\n", time.Now().UTC().Format(time.RFC3339), cmd.Path, strings.Join(cmd.Args, " "))
+	c := exec.Command(cmd.Path, cmd.Args...)
+	c.Dir = cmd.Dir
+	c.Env = append(os.Environ(), cmd.Env...)
+	c.Stdout = logf
+	c.Stderr = logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	c := &child{pid: cmd.Process.Pid, exited: make(chan struct{})}
+	ch := &child{pid: c.Process.Pid, exited: make(chan struct{})}
 	go func() {
-		c.err = cmd.Wait()
-		close(c.exited)
+		ch.err = c.Wait()
+		close(ch.exited)
 	}()
-	return c, nil
+	return ch, nil
 }
 
 // procStat returns the state letter and process group of pid from /proc.
@@ -139,6 +129,26 @@ func stopGroup(pgid int, grace time.Duration) (killed bool, err error) {
 	return true, nil
 }
 
+// killGroup sends SIGKILL to process group pgid and waits until it is gone.
+func killGroup(pgid int) error {
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("SIGKILL process group %d: %w", pgid, err)
+	}
+	if !waitGone(pgid, 10*time.Second) {
+		return fmt.Errorf("process group %d still alive 10s after SIGKILL", pgid)
+	}
+	return nil
+}
+
+// portFree reports whether port on 127.0.0.1 can be listened on now.
+func portFree(port int) error {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
 func waitGone(pgid int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
@@ -152,9 +162,9 @@ func waitGone(pgid int, d time.Duration) bool {
 	}
 }
 
-// freePorts picks n distinct free TCP ports on 127.0.0.1. The listeners are held until all
+// FreePorts picks n distinct free TCP ports on 127.0.0.1. The listeners are held until all
 // are chosen so that no port is picked twice.
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	var ls []net.Listener
 	defer func() {

@@ -1,4 +1,4 @@
-package localstack
+package stackctl
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
@@ -78,4 +79,15 @@ func check(ctx context.Context, c Component) error {
 	default:
 		return fmt.Errorf("unknown component %q", c.Name)
 	}
+}
+
+// redactURL is c's URL without a PostgreSQL password.
+func redactURL(c Component) string {
+	if c.Name != Postgres {
+		return c.URL
+	}
+	if cfg, err := pgconn.ParseConfig(c.URL); err == nil {
+		return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	}
+	return "(DATABASE_URL)"
 }
