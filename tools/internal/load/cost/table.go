@@ -11,7 +11,7 @@ import (
 
 // The cadences and Firehose buffers the tables compare.
 const (
-	Hourly   = 3600
+	Hourly      = 3600
 	EveryMinute = 60
 	// managedSlowBuffer and managedFastBuffer are Firehose's longest
 	// buffer interval and the one that matches a 1-minute cadence.
