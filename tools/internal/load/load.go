@@ -193,7 +193,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("the last /run failed: %v %s", err, a)
 	}
 	visibleAt := visible.stop()
-	rep.Processes = samp.Stop()
+	rep.Processes, rep.ActiveSeconds = samp.Stop()
 	rep.Traffic["gcs"], rep.Traffic["bigquery"] = gcsTraffic.Snapshot(), bqTraffic.Snapshot()
 	rep.Traffic["sqs (whole run)"] = sqsTraffic.Snapshot()
 	rep.Masora.Triggers, rep.Masora.Conflicts = int(cadence.triggers.Load()), int(cadence.conflicts.Load())

@@ -189,9 +189,9 @@ func (s *sampler) sample() {
 	}
 }
 
-// Stop ends the sampling and returns every process's figures; call it
-// before the processes exit.
-func (s *sampler) Stop() []ProcessFigures {
+// Stop ends the sampling and returns every process's figures and the
+// seconds sampled; call it before the processes exit.
+func (s *sampler) Stop() ([]ProcessFigures, float64) {
 	close(s.stop)
 	<-s.done
 	s.sample()
@@ -208,7 +208,7 @@ func (s *sampler) Stop() []ProcessFigures {
 		out = append(out, ProcessFigures{Name: p.Name, Ours: p.Ours, HWMMiB: mib(hwm), PeakGroupMiB: mib(s.peak[p.Name]),
 			CPUSeconds: cpu, Utilization: cpu / wall})
 	}
-	return out
+	return out, wall
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

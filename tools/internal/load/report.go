@@ -27,6 +27,9 @@ type Report struct {
 	// figure.
 	LoadBefore string `json:"load_before"`
 	LoadAfter  string `json:"load_after"`
+	// ActiveSeconds is the time from the services' start to the last run,
+	// before the floors: the time the utilizations are shares of.
+	ActiveSeconds float64 `json:"active_seconds"`
 
 	Published Published `json:"published"`
 	// Invariant is the invariant checker's summary line.
@@ -238,9 +241,13 @@ type Utilization struct {
 }
 
 // bottlenecks ranks the components by how close they came to their
-// ceiling.
+// ceiling while the pipeline ran (ActiveSeconds).
 func bottlenecks(r *Report) []Utilization {
-	wall := r.Finished.Sub(r.Started).Seconds()
+	wall := r.ActiveSeconds
+	var bqBusy float64
+	for _, s := range r.Traffic["bigquery"] {
+		bqBusy += s.Seconds
+	}
 	var out []Utilization
 	var totalCPU float64
 	for _, p := range r.Processes {
@@ -249,15 +256,16 @@ func bottlenecks(r *Report) []Utilization {
 		case strings.Contains(p.Name, "fauxqs"):
 			out = append(out, Utilization{p.Name, false, p.Utilization, "CPU of its one Node thread (ceiling 1 core)"})
 		case strings.Contains(p.Name, "BigQuery"):
-			var busy float64
-			for _, s := range r.Traffic["bigquery"] {
-				busy += s.Seconds
+			basis := fmt.Sprintf("time serving requests, one at a time (CPU %.2f cores)", p.Utilization)
+			if r.Masora.RunSeconds > 0 {
+				basis += fmt.Sprintf("; %.0f%% of Masora's loading-run time was spent waiting on it", 100*min(1, bqBusy/r.Masora.RunSeconds))
 			}
-			out = append(out, Utilization{p.Name, false, busy / wall, fmt.Sprintf("time serving requests, one at a time (CPU %.2f cores)", p.Utilization)})
+			out = append(out, Utilization{p.Name, false, bqBusy / wall, basis})
 		case p.Ours && strings.HasPrefix(p.Name, "Ore"):
 			out = append(out, Utilization{p.Name, true, r.Ore.BusyMs / 1000 / wall / 2, fmt.Sprintf("time handling batches over its 2 handlers (CPU %.2f cores)", p.Utilization)})
 		case p.Ours:
-			out = append(out, Utilization{p.Name, true, r.Masora.RunSeconds / wall, fmt.Sprintf("time in runs that loaded (CPU %.2f cores)", p.Utilization)})
+			own := max(0, r.Masora.RunSeconds-bqBusy)
+			out = append(out, Utilization{p.Name, true, own / wall, fmt.Sprintf("time in loading runs less its BigQuery calls (%.1fs of %.1fs; CPU %.2f cores)", own, r.Masora.RunSeconds, p.Utilization)})
 		default:
 			out = append(out, Utilization{p.Name, false, p.Utilization / 2, "CPU over the machine's 2 cores"})
 		}
@@ -373,7 +381,7 @@ func (r *Report) Write(w io.Writer) {
 			fmt.Fprintf(w, "  %-16s %-24s %8d requests %10.1f kB in %10.1f kB out %8.1fs\n", svc, op, s.Requests, float64(s.BytesIn)/1e3, float64(s.BytesOut)/1e3, s.Seconds)
 		}
 	}
-	fmt.Fprintf(w, "\nBusiest components (share of their ceiling)\n")
+	fmt.Fprintf(w, "\nBusiest components (share of their ceiling over the %.0fs the pipeline ran)\n", r.ActiveSeconds)
 	for i, u := range r.Bottlenecks {
 		who := "emulator/stack"
 		if u.Ours {
