@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	opts := load.Options{Config: cfg, Stack: st, Root: root, Emulators: emulators, Out: stderr}
 	name := "load-" + strconv.FormatInt(time.Now().Unix(), 36)
-	if err := resources(ctx, st, name, cfg.Visibility, &opts); err != nil {
+	if err := resources(ctx, st, name, cfg.QueueVisibility(), &opts); err != nil {
 		return err
 	}
 	logs, err := logFile(*logsPath)

@@ -24,7 +24,7 @@ type Config struct {
 	// ChunkFiles is MASORA_CHUNK_FILES; 0 picks the most files whose rows
 	// stay under the BigQuery emulator's ~50k rows a query.
 	ChunkFiles int `json:"chunk_files"`
-	// Visibility is the queue's visibility timeout.
+	// Visibility is the queue's visibility timeout; 0 picks QueueVisibility.
 	Visibility time.Duration `json:"visibility"`
 	// FloorMessages is the messages of each drain of the poll-mode floor
 	// (0 skips it), FloorRounds the interleaved Ore/floor pairs.
@@ -43,7 +43,7 @@ func ConfigVars(c *Config) envconfig.Vars {
 		{Name: "LOAD_CADENCE", Default: "30s", Doc: "time between Masora /run triggers", Value: envconfig.Duration(&c.Cadence, time.Second, 2*time.Hour)},
 		{Name: "LOAD_SETTLE_TIMEOUT", Default: "5m", Doc: "longest wait after publishing until every event is in Postgres", Value: envconfig.Duration(&c.Settle, 10*time.Second, 24*time.Hour)},
 		{Name: "LOAD_CHUNK_FILES", Default: "0", Doc: "MASORA_CHUNK_FILES; 0 keeps a query under the BigQuery emulator's ~50k rows", Value: envconfig.Int(&c.ChunkFiles, 0, 10000)},
-		{Name: "LOAD_VISIBILITY", Default: "30s", Doc: "the queue's visibility timeout", Value: envconfig.Duration(&c.Visibility, 5*time.Second, 12*time.Hour)},
+		{Name: "LOAD_VISIBILITY", Default: "0s", Doc: "the queue's visibility timeout; 0s: the larger of 30s and twice the Ore window plus 10s", Value: envconfig.Duration(&c.Visibility, 0, 12*time.Hour)},
 		{Name: "LOAD_FLOOR_MESSAGES", Default: "20000", Doc: "messages of each poll-mode floor drain (0 skips the floor)", Value: envconfig.Int(&c.FloorMessages, 0, 1000000)},
 		{Name: "LOAD_FLOOR_ROUNDS", Default: "2", Doc: "interleaved Ore / receive-delete drains", Value: envconfig.Int(&c.FloorRounds, 1, 20)},
 		{Name: "LOAD_SEED", Default: "0", Doc: "seed of the generated events; 0 picks one from the clock", Value: envconfig.Parse(&c.Seed, parseSeed, "a whole number")},
@@ -54,6 +54,17 @@ func ConfigVars(c *Config) envconfig.Vars {
 // the BigQuery emulator (EMULATORS.md: ~250k rows run it out of memory;
 // keep ≤ 50k).
 const emulatorRowsPerQuery = 40000
+
+// QueueVisibility is the visibility timeout of the run's queue:
+// Visibility, or by default the larger of 30 s and twice the batching
+// window plus 10 s (Ore refuses to start when the window plus the time to
+// handle a batch does not fit in the visibility timeout).
+func (c Config) QueueVisibility() time.Duration {
+	if c.Visibility > 0 {
+		return c.Visibility
+	}
+	return max(30*time.Second, 2*c.Window+10*time.Second)
+}
 
 // chunkFiles returns MASORA_CHUNK_FILES for the run.
 func (c Config) chunkFiles() int {

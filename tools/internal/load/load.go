@@ -146,10 +146,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer ore.Kill()
 
+	// A service that exits on its own (a configuration it refuses, a
+	// crash) ends the run at once with its last lines, instead of a wait
+	// for rows that cannot come.
+	rctx, watching := watch(ctx, map[string]*svcproc.Proc{"Ore": ore, "Masora": masora.Proc})
+	failed := func(err error) error { // a service's exit explains a wait that ended
+		if rctx.Err() != nil && ctx.Err() == nil {
+			return context.Cause(rctx)
+		}
+		return err
+	}
+
 	procs := append([]Process{{Name: "Ore (poll mode)", Ours: true, PID: ore.Pid()}, {Name: "Masora (serve)", Ours: true, PID: masora.Pid()}}, opts.Emulators...)
 	samp := newSampler(procs)
-	visible := newVisibilityPoller(ctx, opts.DatabaseURL)
-	cadence := startCadence(ctx, masora, cfg.Cadence)
+	visible := newVisibilityPoller(rctx, opts.DatabaseURL)
+	cadence := startCadence(rctx, masora, cfg.Cadence)
 
 	sqsClient := stackenv.SQSClient(sqsProxy.URL)
 	prod, err := producer.New(sqsClient, producer.Options{QueueURL: opts.QueueURL, Registry: reg})
@@ -164,11 +175,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	prog := progress.New(progress.Options{Out: opts.Out, Label: "load: publish", Total: int64(total), Style: progress.StyleFor(opts.Out),
 		Detail: func() string { return fmt.Sprintf("%d Masora runs", cadence.triggers.Load()) }})
 	pubStart := time.Now()
-	err = pub.runAtRate(ctx, cfg.Rate, cfg.Duration, prog)
+	err = pub.runAtRate(rctx, cfg.Rate, cfg.Duration, prog)
 	prog.Finish()
 	rep.Published = Published{Events: int(pub.events.Load()), Seconds: time.Since(pubStart).Seconds(), BodyBytes: pub.bodyBytes}
 	if err != nil {
-		return nil, err
+		return nil, failed(err)
 	}
 	rep.Published.PerSec = float64(rep.Published.Events) / rep.Published.Seconds
 	for _, ids := range pub.published.Events {
@@ -178,25 +189,31 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// Steady-state request counts: once the queue is drained, before the
 	// idle tail of the settle phase adds empty receives.
 	direct := stackenv.SQSClient(opts.Stack.SQSEndpoint)
-	if err := waitDrained(ctx, direct, opts.QueueURL, 250*time.Millisecond, cfg.Settle); err != nil {
-		return nil, err
+	if err := waitDrained(rctx, direct, opts.QueueURL, 250*time.Millisecond, cfg.Settle); err != nil {
+		return nil, failed(err)
 	}
 	rep.Traffic = map[string]map[string]OpStats{"sqs": sqsTraffic.Snapshot()}
 	fmt.Fprintf(opts.Out, "load: queue drained; waiting until Postgres holds all %d events (Masora every %s)\n", rep.Published.Distinct, cfg.Cadence)
-	settleErr := waitRows(ctx, db, reg, rep.Published.Distinct, cfg.Settle)
+	settleErr := waitRows(rctx, db, reg, rep.Published.Distinct, cfg.Settle)
 	cadence.stop()
+	if rctx.Err() != nil {
+		return nil, failed(settleErr)
+	}
 	// One more run finds nothing new: the fixed cost of a run.
 	emptyStart := time.Now()
-	a, err := masora.Run(ctx, "")
+	a, err := masora.Run(rctx, "")
 	rep.Masora.EmptyRunSeconds = time.Since(emptyStart).Seconds()
 	if err != nil || !a.Succeeded() {
-		return nil, fmt.Errorf("the last /run failed: %v %s", err, a)
+		return nil, failed(fmt.Errorf("the last /run failed: %v %s", err, a))
 	}
 	visibleAt := visible.stop()
 	rep.Processes, rep.ActiveSeconds = samp.Stop()
 	rep.Traffic["gcs"], rep.Traffic["bigquery"] = gcsTraffic.Snapshot(), bqTraffic.Snapshot()
 	rep.Traffic["sqs (whole run)"] = sqsTraffic.Snapshot()
 	rep.Masora.Triggers, rep.Masora.Conflicts = int(cadence.triggers.Load()), int(cadence.conflicts.Load())
+	if err := watching(); err != nil {
+		return nil, err
+	}
 	if err := ore.Stop(30 * time.Second); err != nil {
 		return nil, err
 	}
@@ -247,6 +264,32 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep.LoadAfter = loadAverage()
 	rep.Bottlenecks = bottlenecks(rep)
 	return rep, errors.Join(settleErr, invErr)
+}
+
+// watch returns a context that ends, with a cause naming the service and
+// its last lines, when one of procs exits; disarm stops watching (before
+// the services are stopped on purpose) and returns that cause, if any.
+func watch(ctx context.Context, procs map[string]*svcproc.Proc) (_ context.Context, disarm func() error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for name, p := range procs {
+		wg.Go(func() {
+			select {
+			case <-p.Done():
+				_, err := p.Exited()
+				cancel(fmt.Errorf("%s exited during the run (%v):\n%s", name, err, p.Tail()))
+			case <-stop:
+			}
+		})
+	}
+	return ctx, func() error {
+		close(stop)
+		wg.Wait()
+		err := context.Cause(ctx)
+		cancel(nil)
+		return err
+	}
 }
 
 func logsOr(w io.Writer) io.Writer {

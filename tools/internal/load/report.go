@@ -338,7 +338,7 @@ func (r *Report) Write(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "Load run %s → %s (seed %d)\n", r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), c.Seed)
 	fmt.Fprintf(w, "  config: %g events/s for %s, Ore window %s, Masora every %s, MASORA_CHUNK_FILES=%d, visibility %s\n",
-		c.Rate, c.Duration, c.Window, c.Cadence, r.ChunkFiles, c.Visibility)
+		c.Rate, c.Duration, c.Window, c.Cadence, r.ChunkFiles, c.QueueVisibility())
 	fmt.Fprintf(w, "  machine load average before: %s, after: %s (1, 5, 15 min; 2 cores)\n", r.LoadBefore, r.LoadAfter)
 	fmt.Fprintf(w, "  published %d events (%d distinct) in %.1fs: %.0f/s, %.0f bytes each\n",
 		r.Published.Events, r.Published.Distinct, r.Published.Seconds, r.Published.PerSec, float64(r.Published.BodyBytes)/float64(max(r.Published.Events, 1)))

@@ -108,6 +108,22 @@ func TestChunkFiles(t *testing.T) {
 	}
 }
 
+func TestQueueVisibility(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		want time.Duration
+	}{
+		{Config{Window: 5 * time.Second}, 30 * time.Second},
+		{Config{Window: 30 * time.Second}, 70 * time.Second},
+		{Config{Window: 30 * time.Second, Visibility: 45 * time.Second}, 45 * time.Second},
+	}
+	for _, tc := range tests {
+		if got := tc.cfg.QueueVisibility(); got != tc.want {
+			t.Errorf("%+v: QueueVisibility() = %s, want %s", tc.cfg, got, tc.want)
+		}
+	}
+}
+
 func TestSchemaURL(t *testing.T) {
 	got, err := SchemaURL("postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "load_x")
 	if err != nil || !strings.Contains(got, "search_path=load_x") || !strings.Contains(got, "sslmode=disable") {
@@ -124,7 +140,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Rate: 500, Duration: time.Minute, Window: 5 * time.Second, Cadence: 30 * time.Second, Settle: 5 * time.Minute,
-		Visibility: 30 * time.Second, FloorMessages: 20000, FloorRounds: 2}
+		FloorMessages: 20000, FloorRounds: 2}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
