@@ -10,7 +10,7 @@ MODULES := libs libs/schema libs/producer libs/testkit schemas services/ore serv
 GO    ?= go
 STACK := $(GO) run ./tools/cmd/stack
 
-.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench chaos fuzz lint lint-infra demo lambda-zip generate bqschema jsonschema images
+.PHONY: help deps stack-up stack-down stack-status stack-env test test-unit bench fuzz chaos load lint lint-infra demo lambda-zip generate bqschema jsonschema images
 
 help: ## list the targets (default)
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -109,6 +109,25 @@ fuzz: ## run every fuzz target (func Fuzz* of each module's packages) for FUZZTI
 			done; \
 		done; \
 	done; \
+	if [ $$status -ne 0 ]; then exit 1; fi
+
+# The load and freshness run (tools/cmd/load) on a private stack of its own (LOAD_STACK_DIR), so
+# the emulators' memory figures are the run's; LOAD_RATE, LOAD_DURATION, LOAD_ORE_WINDOW,
+# LOAD_CADENCE and the other LOAD_* variables size it (go run ./tools/cmd/load -help). The report,
+# the figures and the cost table go to .load/.
+LOAD_STACK_DIR ?= $(CURDIR)/.stack-load
+LOAD_STACK     := STACK_DIR=$(LOAD_STACK_DIR) $(STACK)
+
+load: deps ## load and freshness run on a private stack, then the cost table (LOAD_RATE=500 LOAD_DURATION=60s LOAD_ORE_WINDOW=5s LOAD_CADENCE=30s)
+	@set -o pipefail; status=0; mkdir -p .load; \
+	trap '$(LOAD_STACK) down >/dev/null 2>&1; exit 130' INT TERM; \
+	$(LOAD_STACK) down >/dev/null 2>&1; \
+	if out=$$($(LOAD_STACK) up 2>&1); then \
+		ORE_MASORA_STACK_ENV=$(LOAD_STACK_DIR)/env $(GO) run ./tools/cmd/load -figures .load/figures.json -report .load/report.json \
+			-logs .load/services.log | tee .load/report.txt || status=1; \
+		if [ $$status -eq 0 ]; then $(GO) run ./tools/cmd/costmodel -figures .load/figures.json | tee .load/cost.md || status=1; fi; \
+	else echo "$$out"; echo "make load: the local stack did not start"; status=1; fi; \
+	$(LOAD_STACK) down >/dev/null || status=1; \
 	exit $$status
 
 lint: lint-infra ## go vet every module, check gofmt, and lint-infra

@@ -13,37 +13,29 @@ locals {
   masora_service_logs = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.masora_service_name}\""
 }
 
-# One per failed run of a log type: `j.log.Error("run failed", ...)` with log_type, run_id,
-# trigger, error, objects_loaded and objects_failed.
-resource "google_logging_metric" "masora_run_failed" {
-  name        = "${var.name_prefix}/masora_run_failed"
-  description = "Masora runs that failed (log line \"run failed\"), by log type."
-  filter      = "${local.masora_service_logs} AND jsonPayload.message=\"run failed\""
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
-    labels {
-      key         = "log_type"
-      value_type  = "STRING"
-      description = "The run's log type."
+# Log-based counters of Masora's run log lines, by log type:
+# - run_failed: one per failed run, `j.log.Error("run failed", ...)` with log_type, run_id,
+#   trigger, error, objects_loaded and objects_failed;
+# - loaded: one per successful run that found new objects, `j.log.Info("run succeeded", ...)`
+#   with objects_new > 0.
+locals {
+  masora_log_metrics = {
+    run_failed = {
+      description = "Masora runs that failed (log line \"run failed\"), by log type."
+      filter      = "jsonPayload.message=\"run failed\""
+    }
+    loaded = {
+      description = "Masora runs that succeeded with new objects (log line \"run succeeded\", objects_new > 0), by log type."
+      filter      = "jsonPayload.message=\"run succeeded\" AND jsonPayload.objects_new>0"
     }
   }
-
-  label_extractors = {
-    log_type = "EXTRACT(jsonPayload.log_type)"
-  }
-
-  depends_on = [google_project_service.this]
 }
 
-# One per successful run that found new objects: `j.log.Info("run succeeded", ...)` with
-# objects_new > 0.
-resource "google_logging_metric" "masora_loaded" {
-  name        = "${var.name_prefix}/masora_loaded"
-  description = "Masora runs that succeeded with new objects (log line \"run succeeded\", objects_new > 0), by log type."
-  filter      = "${local.masora_service_logs} AND jsonPayload.message=\"run succeeded\" AND jsonPayload.objects_new>0"
+resource "google_logging_metric" "masora" {
+  for_each    = local.masora_log_metrics
+  name        = "${var.name_prefix}/masora_${each.key}"
+  description = each.value.description
+  filter      = "${local.masora_service_logs} AND ${each.value.filter}"
 
   metric_descriptor {
     metric_kind = "DELTA"
@@ -77,7 +69,7 @@ resource "google_monitoring_alert_policy" "masora_run_failed" {
   conditions {
     display_name = "run failed"
     condition_threshold {
-      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.masora_run_failed.name}\""
+      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.masora["run_failed"].name}\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"
@@ -110,7 +102,7 @@ resource "google_monitoring_alert_policy" "masora_freshness" {
   conditions {
     display_name = "no run with new objects"
     condition_absent {
-      filter   = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.masora_loaded.name}\""
+      filter   = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.masora["loaded"].name}\""
       duration = "${var.freshness_hours * 3600}s"
 
       aggregations {

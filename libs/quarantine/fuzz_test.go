@@ -3,6 +3,7 @@ package quarantine
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -46,7 +47,7 @@ func FuzzBody(f *testing.F) {
 	f.Add([]byte("line\nbreak <&> \u2028"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r := Record{MessageID: "m", Reason: "r", WriterVersion: "v"}
+		r := Record{MessageID: "m", Reason: "r", ReceivedAt: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), WriterVersion: "v"}
 		r.SetBody(string(body))
 		var buf bytes.Buffer
 		if err := NewEncoder(&buf).Encode(&r); err != nil {

@@ -28,7 +28,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/ore-masora/pipeline/libs/bqschema"
@@ -64,16 +63,9 @@ func main() {
 }
 
 func run(out string) error {
-	if out == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		root, err := genfiles.FindRoot(wd)
-		if err != nil {
-			return fmt.Errorf("%w, or pass -out", err)
-		}
-		out = filepath.Join(root, infraDir)
+	out, err := genfiles.OutDir(out, infraDir)
+	if err != nil {
+		return err
 	}
 	reg, err := schema.Load()
 	if err != nil {

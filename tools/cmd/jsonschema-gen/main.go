@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/ore-masora/pipeline/libs/schema"
@@ -51,16 +50,9 @@ func main() {
 }
 
 func run(out string) error {
-	if out == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		root, err := genfiles.FindRoot(wd)
-		if err != nil {
-			return fmt.Errorf("%w, or pass -out", err)
-		}
-		out = filepath.Join(root, filepath.FromSlash(outDir))
+	out, err := genfiles.OutDir(out, outDir)
+	if err != nil {
+		return err
 	}
 	reg, err := schema.Load()
 	if err != nil {

@@ -2,9 +2,12 @@ package demo_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +23,18 @@ import (
 	"github.com/ore-masora/pipeline/tools/internal/localstack"
 )
 
-type testWriter struct{ t *testing.T }
+// testWriter logs what the demo says and keeps it for checks.
+type testWriter struct {
+	t   *testing.T
+	mu  sync.Mutex
+	out strings.Builder
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
+func (w *testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
-	return len(p), nil
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.Write(p)
 }
 
 // TestEndToEnd publishes a small stream through the real pipeline on the
@@ -61,12 +71,23 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	said := &testWriter{t: t}
 	res, err := demo.Run(ctx, demo.Options{
 		Root: root, BinDir: t.TempDir(), Target: target, Plan: plan,
-		Progress: testWriter{t}, Logs: logFile(t), KeepMasora: true,
+		Progress: said, Logs: logFile(t), KeepMasora: true,
 	})
 	if err != nil {
 		t.Fatalf("demo.Run: %v", err)
+	}
+	// A person watching sees publishing and draining move, and their totals.
+	published := len(plan.Valid) + len(plan.Duplicates) + len(plan.Bad)
+	for _, want := range []string{
+		fmt.Sprintf("published: finished: %d/%d done, 0 failed", published, published),
+		fmt.Sprintf("messages handled by ore: finished: %d/%d done, 0 failed", published, published),
+	} {
+		if !strings.Contains(said.out.String(), want) {
+			t.Errorf("the demo's progress lacks %q:\n%s", want, said.out.String())
+		}
 	}
 	t.Cleanup(res.Masora.Stop)
 	checkStatusPage(t, res.StatusPage)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/layout"
 	"github.com/ore-masora/pipeline/libs/producer"
+	"github.com/ore-masora/pipeline/libs/progress"
 	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
@@ -135,12 +136,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	p := opts.Plan
 	say("publishing %d events (%d duplicates) with the producer library, and %d bad messages around it",
 		len(p.Valid)+len(p.Duplicates), len(p.Duplicates), len(p.Bad))
-	if err := step("publish", publish(ctx, client, opts.Target["SQS_QUEUE_URL"], p)); err != nil {
+	if err := step("publish", publish(ctx, client, opts.Target["SQS_QUEUE_URL"], p, opts.Progress)); err != nil {
 		return nil, err
 	}
 
 	say("running Ore in poll mode until the queue is drained")
-	if err := step("ore", drain(ctx, ore, client, opts, say)); err != nil {
+	if err := step("ore", drain(ctx, ore, client, opts)); err != nil {
 		return nil, err
 	}
 
@@ -220,12 +221,14 @@ func tail(s string) string {
 // publish sends the valid events and their duplicates through the producer
 // library, and the bad messages with plain SendMessage calls (the producer
 // refuses them, which is the point).
-func publish(ctx context.Context, client *sqs.Client, queueURL string, p *Plan) error {
+func publish(ctx context.Context, client *sqs.Client, queueURL string, p *Plan, out io.Writer) error {
 	prod, err := producer.New(client, producer.Options{QueueURL: queueURL})
 	if err != nil {
 		return err
 	}
 	msgs := append(append([]Message(nil), p.Valid...), p.Duplicates...)
+	prog := progress.New(progress.Options{Out: out, Label: "    published", Total: int64(len(msgs) + len(p.Bad)), Style: progress.StyleFor(out)})
+	defer prog.Finish()
 	const chunk = 500
 	for i := 0; i < len(msgs); i += chunk {
 		evs := make([]producer.Event, 0, chunk)
@@ -237,6 +240,7 @@ func publish(ctx context.Context, client *sqs.Client, queueURL string, p *Plan) 
 				return fmt.Errorf("event %d (%s): %w", i+r.Index, r.EventID, r.Err)
 			}
 		}
+		prog.Add(int64(len(evs)))
 	}
 	for _, m := range p.Bad {
 		in := &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(m.Body))}
@@ -248,13 +252,21 @@ func publish(ctx context.Context, client *sqs.Client, queueURL string, p *Plan) 
 		if _, err := client.SendMessage(ctx, in); err != nil {
 			return fmt.Errorf("send bad message (%s): %w", m.Bad, err)
 		}
+		prog.Add(1)
 	}
 	return nil
 }
 
 // drain runs Ore in poll mode until the queue has no visible and no
-// in-flight messages twice in a row, then stops it with SIGTERM.
-func drain(ctx context.Context, bin string, client *sqs.Client, opts Options, say func(string, ...any)) error {
+// in-flight messages twice in a row, then stops it with SIGTERM. Its
+// progress is the messages gone from the queue.
+func drain(ctx context.Context, bin string, client *sqs.Client, opts Options) error {
+	queued, _, err := queueDepth(ctx, client, opts.Target["SQS_QUEUE_URL"])
+	if err != nil {
+		return err
+	}
+	prog := progress.New(progress.Options{Out: opts.Progress, Label: "    messages handled by ore", Total: int64(queued), Style: progress.StyleFor(opts.Progress)})
+	defer prog.Finish()
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = environ(opts.Target, "ORE_MODE=poll", "ORE_POLL_BATCH_WINDOW=1s", "ORE_POLL_WAIT_TIME=1s")
 	cmd.Stdout, cmd.Stderr = opts.Logs, opts.Logs
@@ -280,7 +292,7 @@ func drain(ctx context.Context, bin string, client *sqs.Client, opts Options, sa
 			_ = cmd.Process.Kill()
 			return err
 		}
-		say("  queue: %d waiting, %d in flight", visible, inFlight)
+		prog.Set(int64(max(0, queued-visible-inFlight)), 0)
 		if visible+inFlight == 0 {
 			empty++
 		} else {

@@ -166,3 +166,21 @@ func FindRoot(dir string) (string, error) {
 		d = parent
 	}
 }
+
+// OutDir returns the directory a generator writes to: out when a -out flag
+// set it, else rel (a slash-separated path) under the repository root that
+// holds the working directory.
+func OutDir(out, rel string) (string, error) {
+	if out != "" {
+		return out, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	root, err := FindRoot(wd)
+	if err != nil {
+		return "", fmt.Errorf("%w, or pass -out", err)
+	}
+	return filepath.Join(root, filepath.FromSlash(rel)), nil
+}

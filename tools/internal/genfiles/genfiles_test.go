@@ -200,3 +200,25 @@ func readTree(t *testing.T, dir string) map[string]string {
 	}
 	return out
 }
+
+func TestOutDir(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := genfiles.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ out, rel, want string }{
+		{"/tmp/x", "infra/gcp", "/tmp/x"},
+		{"", "infra/gcp", filepath.Join(root, "infra", "gcp")},
+		{"", "schemas/jsonschema", filepath.Join(root, "schemas", "jsonschema")},
+	}
+	for _, tt := range tests {
+		got, err := genfiles.OutDir(tt.out, tt.rel)
+		if err != nil || got != tt.want {
+			t.Errorf("OutDir(%q, %q) = %q, %v; want %q", tt.out, tt.rel, got, err, tt.want)
+		}
+	}
+}

@@ -221,7 +221,9 @@ func (a *app) handler(ctx context.Context) (http.Handler, error) {
 // statusPage returns the status page served at /, with the DLQ's depth
 // when MASORA_DLQ_URL is set.
 func (a *app) statusPage(ctx context.Context) *statuspage.Page {
-	o := statuspage.Options{Pool: a.pool, LogTypes: a.reg.Names(), Log: a.log,
+	// The quarantine pass has runs and a manifest like a log type: its card
+	// shows how fresh the loaded quarantine is and its last runs.
+	o := statuspage.Options{Pool: a.pool, LogTypes: append(a.reg.Names(), run.QuarantineLogType), Log: a.log,
 		DLQUnsetReason: "MASORA_DLQ_URL is not set"}
 	if a.cfg.DLQURL != "" {
 		o.DLQ = dlq.New(ctx, dlq.Options{URL: a.cfg.DLQURL, Region: a.cfg.AWSRegion, Endpoint: a.cfg.SQSEndpoint})
