@@ -83,6 +83,18 @@ bench: deps ## run every module's benchmarks with the stack up
 		(cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || status=1; \
 	done)
 
+# The chaos suite (tools/internal/chaos) at full size, repeated with new seeds for
+# CHAOS_DURATION; it runs on a private stack of its own. CHAOS_SEED replays a round.
+CHAOS_DURATION ?= 20m
+CHAOS_EVENTS   ?= 1000
+CHAOS_FAULTS   ?= 3
+
+chaos: deps ## chaos suite: every fault scenario on real processes, checked by the invariant checker (CHAOS_DURATION=20m, CHAOS_SEED)
+	$(call with-stack, \
+	(cd tools && STACK_REQUIRED=1 ORE_MASORA_STACK_ENV=$(CURDIR)/.stack/env CHAOS_DURATION=$(CHAOS_DURATION) \
+		CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_BAD_ROUNDS=$${CHAOS_BAD_ROUNDS:-5} CHAOS_FAULTS=$(CHAOS_FAULTS) \
+		$(GO) test -count=1 -v -timeout 3h -run '^TestChaos$$' ./internal/chaos/) || status=1)
+
 # FUZZTIME is how long `make fuzz` runs each fuzz target. The seed corpora (f.Add and
 # testdata/fuzz/<FuzzName>/) run as plain tests in `make test`.
 FUZZTIME ?= 30s
@@ -98,18 +110,6 @@ fuzz: ## run every fuzz target (func Fuzz* of each module's packages) for FUZZTI
 		done; \
 	done; \
 	if [ $$status -ne 0 ]; then exit 1; fi
-
-# The chaos suite (tools/internal/chaos) at full size, repeated with new seeds for
-# CHAOS_DURATION; it runs on a private stack of its own. CHAOS_SEED replays a round.
-CHAOS_DURATION ?= 10m
-CHAOS_EVENTS   ?= 2000
-CHAOS_FAULTS   ?= 5
-
-chaos: deps ## chaos suite: every fault scenario on real processes, checked by the invariant checker (CHAOS_DURATION=10m, CHAOS_SEED)
-	$(call with-stack, \
-	(cd tools && STACK_REQUIRED=1 ORE_MASORA_STACK_ENV=$(CURDIR)/.stack/env CHAOS_DURATION=$(CHAOS_DURATION) \
-		CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_BAD_ROUNDS=$${CHAOS_BAD_ROUNDS:-5} CHAOS_FAULTS=$(CHAOS_FAULTS) \
-		$(GO) test -count=1 -v -timeout 3h -run '^TestChaos$$' ./internal/chaos/) || status=1)
 
 # The load and freshness run (tools/cmd/load) on a private stack of its own (LOAD_STACK_DIR), so
 # the emulators' memory figures are the run's; LOAD_RATE, LOAD_DURATION, LOAD_ORE_WINDOW,

@@ -73,7 +73,7 @@ require (
 	github.com/klauspost/compress v1.20.1 // indirect
 	github.com/klauspost/cpuid/v2 v2.4.0 // indirect
 	github.com/ore-masora/pipeline/libs v0.0.0
-	github.com/ore-masora/pipeline/schemas v0.0.0 // indirect
+	github.com/ore-masora/pipeline/schemas v0.0.0
 	github.com/pierrec/lz4/v4 v4.1.29 // indirect
 	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10 // indirect
 	github.com/spiffe/go-spiffe/v2 v2.8.1 // indirect

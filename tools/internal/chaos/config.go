@@ -29,7 +29,7 @@ type Config struct {
 	// Faults is how many times a scenario injects its fault (kills, ...).
 	Faults int
 	// QuarantineTables also checks quarantined_messages and
-	// quarantine_hourly (once Masora loads quarantine).
+	// quarantine_hourly, which Masora's quarantine pass loads.
 	QuarantineTables bool
 	// Duration, when set, repeats the scenarios with new seeds until it has
 	// passed (at least one round).
@@ -44,9 +44,9 @@ var envVars = []struct {
 	{"CHAOS_SEED", "0", "seed of the first round; 0 picks one from the clock (each scenario prints its own)"},
 	{"CHAOS_EVENTS", "240", "distinct valid events per scenario"},
 	{"CHAOS_BAD_ROUNDS", "2", "bad messages of each kind per scenario"},
-	{"CHAOS_FAULTS", "3", "faults injected per scenario (kills, held uploads, ...)"},
+	{"CHAOS_FAULTS", "2", "faults injected per scenario (kills, held uploads, ...)"},
 	{"CHAOS_DURATION", "0s", "repeat the scenarios with new seeds until this has passed"},
-	{"CHAOS_QUARANTINE_TABLES", "false", "also check quarantined_messages and quarantine_hourly (once Masora loads quarantine)"},
+	{"CHAOS_QUARANTINE_TABLES", "true", "check quarantined_messages and quarantine_hourly too (Masora's quarantine pass)"},
 }
 
 // ConfigFromEnv reads CHAOS_SEED, CHAOS_EVENTS, CHAOS_BAD_ROUNDS,

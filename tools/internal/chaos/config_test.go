@@ -18,13 +18,13 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name: "defaults: the small suite",
 			env:  map[string]string{"CHAOS_SEED": "7"},
-			want: Config{Seed: 7, Events: 240, BadRounds: 2, Faults: 3},
+			want: Config{Seed: 7, Events: 240, BadRounds: 2, Faults: 2, QuarantineTables: true},
 		},
 		{
 			name: "make chaos",
 			env: map[string]string{"CHAOS_SEED": "9", "CHAOS_EVENTS": "3000", "CHAOS_BAD_ROUNDS": "10", "CHAOS_FAULTS": "6",
-				"CHAOS_DURATION": "15m", "CHAOS_QUARANTINE_TABLES": "true"},
-			want: Config{Seed: 9, Events: 3000, BadRounds: 10, Faults: 6, Duration: 15 * time.Minute, QuarantineTables: true},
+				"CHAOS_DURATION": "15m", "CHAOS_QUARANTINE_TABLES": "false"},
+			want: Config{Seed: 9, Events: 3000, BadRounds: 10, Faults: 6, Duration: 15 * time.Minute},
 		},
 		{name: "too few events", env: map[string]string{"CHAOS_EVENTS": "5"}, wantErr: `CHAOS_EVENTS="5": want a whole number of at least 20`},
 		{name: "bad duration", env: map[string]string{"CHAOS_DURATION": "soon"}, wantErr: `CHAOS_DURATION="soon"`},

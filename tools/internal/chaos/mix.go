@@ -12,14 +12,17 @@ import (
 
 	"github.com/ore-masora/pipeline/libs/producer"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/schema/eventgen"
 	"github.com/ore-masora/pipeline/libs/testkit/invariant"
 	"github.com/ore-masora/pipeline/tools/internal/demo"
 )
 
-// Mix is what a scenario publishes: valid events (some of them twice) and
-// bad messages of every kind Ore quarantines (malformed JSON, not an
-// object, missing, mistyped and out-of-enum fields, unknown log type,
-// oversize), several of each.
+// Mix is what a scenario publishes: valid events (some of them twice, a
+// few as large as SQS takes) and bad messages of every kind Ore
+// quarantines (malformed JSON, not an object, missing, mistyped and
+// out-of-enum fields, unknown log type, no log type), several of each. A
+// body over the size limit cannot be sent: SQS refuses it (1 MiB, the
+// pipeline's limit too), so the largest messages are valid ones.
 type Mix struct {
 	// Valid are the valid events, Duplicates those published again.
 	Valid, Duplicates []demo.Message
@@ -33,6 +36,8 @@ type MixOptions struct {
 	Events int
 	// BadRounds is the number of messages of each bad kind.
 	BadRounds int
+	// Large is the number of valid events padded to nearly the size limit.
+	Large int
 	// Seed selects the events.
 	Seed uint64
 	// Now anchors occurred_at (the events happen in the hours before it).
@@ -53,12 +58,35 @@ func NewMix(reg *schema.Registry, opts MixOptions) (*Mix, error) {
 		m.Duplicates = append(m.Duplicates, plan.Duplicates...)
 		m.Bad = append(m.Bad, plan.Bad...)
 	}
+	if err := m.addLarge(reg, opts); err != nil {
+		return nil, err
+	}
 	// More duplicates than the demo's 2%: a tenth of the events again.
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x5eed))
 	for range len(m.Valid) / 10 {
 		m.Duplicates = append(m.Duplicates, m.Valid[rng.IntN(len(m.Valid))])
 	}
 	return m, nil
+}
+
+// largeMargin is kept under schema.MaxBodyBytes for the message's
+// attributes, which SQS counts toward its limit.
+const largeMargin = 1024
+
+// addLarge adds opts.Large valid events padded to nearly the size limit.
+func (m *Mix) addLarge(reg *schema.Registry, opts MixOptions) error {
+	gen, err := eventgen.New(reg, eventgen.Options{Seed: opts.Seed ^ 0x1a7, Start: opts.Now.Add(-time.Hour), BodyBytes: schema.MaxBodyBytes - largeMargin})
+	if err != nil {
+		return fmt.Errorf("chaos: %w", err)
+	}
+	for i := range opts.Large {
+		ev, err := gen.Event("user_action", i)
+		if err != nil {
+			return fmt.Errorf("chaos: %w", err)
+		}
+		m.Valid = append(m.Valid, demo.Message{LogType: ev.LogType, Body: ev.Body, EventID: ev.EventID})
+	}
+	return nil
 }
 
 // Only keeps the valid events and duplicates of one log type.

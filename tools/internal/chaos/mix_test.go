@@ -11,7 +11,7 @@ import (
 
 func TestNewMix(t *testing.T) {
 	reg := schema.MustLoad()
-	opts := MixOptions{Events: 200, BadRounds: 3, Seed: 11, Now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	opts := MixOptions{Events: 200, BadRounds: 3, Large: 2, Seed: 11, Now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	m, err := NewMix(reg, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,14 @@ func TestNewMix(t *testing.T) {
 	}
 	ids := map[string]bool{}
 	logTypes := map[string]bool{}
+	large := 0
 	for _, v := range m.Valid {
+		if len(v.Body) > schema.MaxBodyBytes-largeMargin-100 {
+			large++
+			if len(v.Body) > schema.MaxBodyBytes-largeMargin {
+				t.Errorf("large event of %d bytes, over %d", len(v.Body), schema.MaxBodyBytes-largeMargin)
+			}
+		}
 		if ids[v.EventID] {
 			t.Errorf("event id %s generated twice", v.EventID)
 		}
@@ -47,6 +54,9 @@ func TestNewMix(t *testing.T) {
 	if len(m.Valid) < opts.Events-opts.BadRounds || len(m.Duplicates) < len(m.Valid)/10 || len(logTypes) != 2 {
 		t.Errorf("%d valid events of %d log types and %d duplicates; want about %d of both log types and at least a tenth again",
 			len(m.Valid), len(logTypes), len(m.Duplicates), opts.Events)
+	}
+	if large != opts.Large {
+		t.Errorf("%d large events, want %d", large, opts.Large)
 	}
 	for _, d := range m.Duplicates {
 		if !ids[d.EventID] {

@@ -6,19 +6,19 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ore-masora/pipeline/libs/schema"
 	"github.com/ore-masora/pipeline/libs/testkit/invariant"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
 	"github.com/ore-masora/pipeline/tools/internal/chaos/faultproxy"
 	"github.com/ore-masora/pipeline/tools/internal/chaos/svcproc"
-	"github.com/ore-masora/pipeline/tools/internal/localstack"
 )
 
 // Pipeline is one scenario's pipeline on the local stack: its own queue
@@ -77,7 +77,6 @@ const uploadTimeout = 3 * time.Second
 func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueConfig) *Pipeline {
 	t.Helper()
 	env := stack.Env
-	bins := binaries(t)
 	p := &Pipeline{
 		T: t, Ctx: t.Context(), Cfg: cfg, Rand: rand.New(rand.NewPCG(seed, seed^0xc4a05)), Reg: schema.MustLoad(), Stack: stack,
 		SQS: stacktest.SQSClient(t, env), Prefix: "chaos", DatabaseURL: stacktest.PostgresSchema(t, env),
@@ -113,10 +112,10 @@ func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueCon
 		"ORE_POLL_BATCH_SIZE": "40", "ORE_UPLOAD_TIMEOUT": uploadTimeout.String(), "ORE_SHUTDOWN_TIMEOUT": "10s",
 		// Masora: small chunks (more commit points to crash between), the
 		// emulator's tables left to expire, calls that give up in seconds.
-		"MASORA_CHUNK_FILES": "4", "MASORA_BIGQUERY_KEEP_TABLES": "true", "MASORA_BIGQUERY_TIMEOUT": "20s",
+		"MASORA_CHUNK_FILES": strconv.Itoa(max(4, cfg.Events/200)), "MASORA_BIGQUERY_KEEP_TABLES": "true", "MASORA_BIGQUERY_TIMEOUT": "20s",
 		"MASORA_SHUTDOWN_TIMEOUT": "5s",
 	}
-	if err := svcproc.Migrate(p.Ctx, bins, p.Env, p.Logs); err != nil {
+	if err := svcproc.Migrate(p.Ctx, stack.Bins, p.Env, p.Logs); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -125,7 +124,7 @@ func NewPipeline(t *testing.T, stack *Stack, cfg Config, seed uint64, q QueueCon
 // Publish generates and publishes a mix of cfg.Events events.
 func (p *Pipeline) Publish(only string) *Mix {
 	p.T.Helper()
-	mix, err := NewMix(p.Reg, MixOptions{Events: p.Cfg.Events, BadRounds: p.Cfg.BadRounds, Seed: p.Rand.Uint64(), Now: time.Now()})
+	mix, err := NewMix(p.Reg, MixOptions{Events: p.Cfg.Events, BadRounds: p.Cfg.BadRounds, Large: 2, Seed: p.Rand.Uint64(), Now: time.Now()})
 	if err != nil {
 		p.T.Fatal(err)
 	}
@@ -142,7 +141,7 @@ func (p *Pipeline) Publish(only string) *Mix {
 // StartOre starts Ore in poll mode with env on top of p.Env.
 func (p *Pipeline) StartOre(env ...string) *svcproc.Proc {
 	p.T.Helper()
-	proc, err := svcproc.StartOre(binaries(p.T), p.Env.With(env...), p.Logs)
+	proc, err := svcproc.StartOre(p.Stack.Bins, p.Env.With(env...), p.Logs)
 	if err != nil {
 		p.T.Fatal(err)
 	}
@@ -153,7 +152,7 @@ func (p *Pipeline) StartOre(env ...string) *svcproc.Proc {
 // StartMasora starts `masora serve` with env on top of p.Env.
 func (p *Pipeline) StartMasora(env ...string) *svcproc.Masora {
 	p.T.Helper()
-	m, err := svcproc.StartMasora(p.Ctx, binaries(p.T), p.Env.With(env...), p.Logs)
+	m, err := svcproc.StartMasora(p.Ctx, p.Stack.Bins, p.Env.With(env...), p.Logs)
 	if err != nil {
 		p.T.Fatal(err)
 	}
@@ -187,19 +186,34 @@ func (p *Pipeline) Drained(within time.Duration) {
 	}
 }
 
-// Settle calls /run until a run of every log type succeeds, as Cloud
-// Scheduler calling again would; a 409 (another run holds the lock) or a
-// failed run is retried. It fails the test after within.
+// Settle calls /run until a run of every log type succeeds and no run is
+// left 'running', as Cloud Scheduler calling again would: a 409 (another
+// run holds the lock) or a failed run is retried. A run whose process was
+// killed stays 'running' until a run starts a lease (ledger.Lease, a
+// minute) after its last heartbeat, so after a kill this takes that long.
+// It fails the test after within.
 func (p *Pipeline) Settle(m *svcproc.Masora, within time.Duration) svcproc.Answer {
 	p.T.Helper()
+	conn, err := pgx.Connect(p.Ctx, p.DatabaseURL)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(p.Ctx))
 	var last svcproc.Answer
-	err := waitFor(p.Ctx, within, time.Second, func() (bool, string, error) {
+	err = waitFor(p.Ctx, within, 2*time.Second, func() (bool, string, error) {
 		a, err := m.Run(p.Ctx, "")
 		if err != nil {
 			return false, err.Error(), nil
 		}
 		last = a
-		return a.Succeeded(), a.String(), nil
+		if !a.Succeeded() {
+			return false, a.String(), nil
+		}
+		var running int
+		if err := conn.QueryRow(p.Ctx, `SELECT count(*) FROM masora_runs WHERE status = 'running'`).Scan(&running); err != nil {
+			return false, "", err
+		}
+		return running == 0, fmt.Sprintf("%d runs of killed processes still 'running' (%s)", running, a), nil
 	}, 1)
 	if err != nil {
 		p.T.Fatalf("Masora did not settle: %v", err)
@@ -235,6 +249,12 @@ func (p *Pipeline) check(pub invariant.Published, opts invariant.Options) (*inva
 	return invariant.Check(p.Ctx, t, pub, opts)
 }
 
+// within bounds each wait for Ore to drain or Masora to settle: three
+// minutes for the small suite, more with more data.
+func (p *Pipeline) within() time.Duration {
+	return 3*time.Minute + time.Duration(p.Cfg.Events*p.Cfg.Faults)*40*time.Millisecond
+}
+
 // waitFor polls cond every interval until it has held `times` times in a
 // row, or fails after within with cond's last description.
 func waitFor(ctx context.Context, within, interval time.Duration, cond func() (bool, string, error), times int) error {
@@ -264,56 +284,25 @@ func waitFor(ctx context.Context, within, interval time.Duration, cond func() (b
 	}
 }
 
-var (
-	buildOnce sync.Once
-	bins      svcproc.Binaries
-	buildErr  error
-)
-
-// binaries builds Ore and Masora once per test process.
-func binaries(t *testing.T) svcproc.Binaries {
-	t.Helper()
-	buildOnce.Do(func() {
-		cwd, err := os.Getwd()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		root, err := localstack.FindRoot(cwd)
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "chaos-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		bins, buildErr = svcproc.Build(context.Background(), root, dir)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return bins
-}
-
-// logFile keeps the services' output in a file whose tail the test prints
-// when it fails.
+// logFile keeps the services' output in a file, removed when the test
+// passes; when it fails the file stays and the test prints its tail.
 func logFile(t *testing.T) io.Writer {
 	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "services.log"))
+	f, err := os.CreateTemp("", "chaos-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(f.Name())
-			if len(b) > 12000 {
-				b = b[len(b)-12000:]
-			}
-			t.Logf("services' output (last 12 kB of %s):\n%s", f.Name(), b)
-		}
 		f.Close()
+		if !t.Failed() {
+			os.Remove(f.Name())
+			return
+		}
+		b, _ := os.ReadFile(f.Name())
+		if len(b) > 12000 {
+			b = b[len(b)-12000:]
+		}
+		t.Logf("services' output (kept in %s), last 12 kB:\n%s", f.Name(), b)
 	})
 	return f
 }

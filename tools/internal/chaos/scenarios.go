@@ -3,14 +3,13 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ore-masora/pipeline/libs/layout"
@@ -44,17 +43,11 @@ var Scenarios = []Scenario{
 	{Name: "bigquery_killed_mid_run", Run: bigqueryKilledMidRun},
 }
 
-// drainWithin bounds every wait for Ore to drain the queue.
-const drainWithin = 3 * time.Minute
-
-// settleWithin bounds every wait for Masora to succeed.
-const settleWithin = 3 * time.Minute
-
 // loadAndCheck runs Masora until it settles, then checks every invariant.
 func loadAndCheck(p *Pipeline, opts invariant.Options) {
 	p.T.Helper()
 	m := p.StartMasora()
-	a := p.Settle(m, settleWithin)
+	a := p.Settle(m, p.within())
 	p.T.Logf("masora settled: %s", a)
 	if err := m.Stop(10 * time.Second); err != nil {
 		p.T.Errorf("masora: %v", err)
@@ -162,7 +155,7 @@ func oreKilledMidBatch(p *Pipeline) {
 	}
 	current := ore
 	mu.Unlock()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, current)
 	loadAndCheck(p, invariant.Options{})
 }
@@ -191,7 +184,7 @@ func redeliveredAndRegrouped(p *Pipeline) {
 		faultproxy.Send(w, rec)
 	})
 	ore := p.StartOre()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 	p.T.Logf("held back the answers to %d uploads past the visibility timeout", held.Load())
 	if held.Load() == 0 {
@@ -203,8 +196,8 @@ func redeliveredAndRegrouped(p *Pipeline) {
 // poisonMessageRedrive: every upload of seller_action files fails (GCS
 // answers 503 for that folder), so the one seller_action event
 // fails every time it is handled and goes to the DLQ after maxReceiveCount.
-// The other events load. Once the cause is gone, the redrive sends it back
-// and it loads once.
+// The other events load. Once the cause is gone, `ore redrive` sends it
+// back and it loads once.
 func poisonMessageRedrive(p *Pipeline) {
 	p.Publish("user_action")
 	withoutPoison := p.Published
@@ -225,18 +218,18 @@ func poisonMessageRedrive(p *Pipeline) {
 		forward.ServeHTTP(w, r)
 	})
 	ore := p.StartOre()
-	if err := waitFor(p.Ctx, drainWithin, 500*time.Millisecond, func() (bool, string, error) {
+	if err := waitFor(p.Ctx, p.within(), 500*time.Millisecond, func() (bool, string, error) {
 		visible, hidden, err := invariant.QueueDepth(p.Ctx, p.SQS, p.DLQURL)
 		return visible+hidden == 1, fmt.Sprintf("%d in the DLQ", visible+hidden), err
 	}, 1); err != nil {
 		p.T.Fatalf("the poison message did not reach the DLQ: %v", err)
 	}
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	p.T.Logf("the poison message reached the DLQ after %d refused uploads", failures.Load())
 
 	// Before the redrive: everything else is loaded, the poison waits in the DLQ.
 	m := p.StartMasora()
-	p.Settle(m, settleWithin)
+	p.Settle(m, p.within())
 	rep, err := p.check(withoutPoison, invariant.Options{DLQMessages: 1, QuarantineTables: p.Cfg.QuarantineTables})
 	if err != nil {
 		p.T.Fatal(err)
@@ -246,14 +239,14 @@ func poisonMessageRedrive(p *Pipeline) {
 	}
 
 	p.GCS.Set(nil)
-	n, err := Redrive(p.Ctx, p.SQS, p.DLQURL, p.QueueURL)
-	if err != nil {
+	var out strings.Builder
+	if err := svcproc.Run(p.Ctx, p.Stack.Bins.Ore, []string{"redrive"}, p.Env, io.MultiWriter(p.Logs, &out)); err != nil {
 		p.T.Fatal(err)
 	}
-	p.T.Logf("redrove %d messages from the DLQ", n)
-	p.Drained(drainWithin)
+	p.T.Logf("ore redrive: %s", lastLine(out.String()))
+	p.Drained(p.within())
 	stopOre(p, ore)
-	p.Settle(m, settleWithin)
+	p.Settle(m, p.within())
 	if err := m.Stop(10 * time.Second); err != nil {
 		p.T.Errorf("masora: %v", err)
 	}
@@ -268,7 +261,7 @@ func poisonMessageRedrive(p *Pipeline) {
 func masoraKilledMidLoad(p *Pipeline) {
 	p.Publish("")
 	ore := p.StartOre()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 
 	lt, err := p.Reg.Latest("user_action")
@@ -301,13 +294,24 @@ func masoraKilledMidLoad(p *Pipeline) {
 // chunk has copied rows and not committed.
 func killBetweenCopyAndCommit(p *Pipeline, m *svcproc.Masora, summary string) {
 	p.T.Helper()
-	conn, err := pgx.Connect(p.Ctx, p.DatabaseURL)
+	locker, err := pgx.Connect(p.Ctx, p.DatabaseURL)
 	if err != nil {
 		p.T.Fatal(err)
 	}
-	defer conn.Close(context.WithoutCancel(p.Ctx))
-	tx, err := conn.Begin(p.Ctx)
+	defer locker.Close(context.WithoutCancel(p.Ctx))
+	// Watch from another connection: pg_stat_activity is read once per
+	// transaction, so the locking transaction would never see a change.
+	watcher, err := pgx.Connect(p.Ctx, p.DatabaseURL)
 	if err != nil {
+		p.T.Fatal(err)
+	}
+	defer watcher.Close(context.WithoutCancel(p.Ctx))
+	tx, err := locker.Begin(p.Ctx)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	var lockPID int
+	if err := tx.QueryRow(p.Ctx, "SELECT pg_backend_pid()").Scan(&lockPID); err != nil {
 		p.T.Fatal(err)
 	}
 	if _, err := tx.Exec(p.Ctx, "LOCK TABLE "+pgx.Identifier{summary}.Sanitize()+" IN EXCLUSIVE MODE"); err != nil {
@@ -319,13 +323,14 @@ func killBetweenCopyAndCommit(p *Pipeline, m *svcproc.Masora, summary string) {
 		a, err := m.Run(p.Ctx, "")
 		p.T.Logf("run answered %v %v", a, err)
 	}()
-	err = waitFor(p.Ctx, settleWithin, 100*time.Millisecond, func() (bool, string, error) {
+	err = waitFor(p.Ctx, p.within(), 100*time.Millisecond, func() (bool, string, error) {
 		var blocked int
-		err := tx.QueryRow(p.Ctx, `SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))`).Scan(&blocked)
+		err := watcher.QueryRow(p.Ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, lockPID).Scan(&blocked)
 		return blocked > 0, "no chunk waits for the summary lock", err
 	}, 1)
 	if err != nil {
 		tx.Rollback(p.Ctx)
+		m.Dump()
 		p.T.Fatalf("no chunk reached its summary update: %v", err)
 	}
 	m.Kill()
@@ -345,8 +350,8 @@ func killDuringQuery(p *Pipeline, m *svcproc.Masora) {
 	p.BQ.Set(func(w http.ResponseWriter, r *http.Request, forward http.Handler) {
 		if isQuery(r) {
 			once.Do(func() {
+				close(killed) // before the kill: the run's caller sees EOF at once
 				m.Kill()
-				close(killed)
 			})
 			http.Error(w, "killed by the chaos suite", http.StatusServiceUnavailable)
 			return
@@ -361,27 +366,30 @@ func killDuringQuery(p *Pipeline, m *svcproc.Masora) {
 		p.T.Logf("run answered %v %v", a, err)
 	}()
 	select {
+	case <-answered:
+	case <-time.After(p.within()):
+		p.T.Fatal("no answer within " + p.within().String())
+	}
+	select {
 	case <-killed:
 		p.T.Log("masora SIGKILLed while its BigQuery query was in flight")
-	case <-answered:
+	default:
 		p.T.Fatal("the run ended without sending a query")
-	case <-time.After(settleWithin):
-		p.T.Fatal("no query within " + settleWithin.String())
 	}
-	<-answered
 }
 
 // concurrentTriggers: two Masora instances over the same database; in each
 // of Cfg.Faults rounds more events are published and, at once, both get
 // /run and /backfill over the same hours (one instance fails fast on the
-// lock, the other waits for it). Every answer must be a success or a 409.
+// lock, the other waits for it). Every answer must be a success or a 409,
+// and no run may be marked abandoned.
 func concurrentTriggers(p *Pipeline) {
 	ore := p.StartOre()
 	a := p.StartMasora()
 	b := p.StartMasora("MASORA_LOCK_WAIT", "30s")
 	for round := range p.Cfg.Faults {
 		p.Publish("")
-		p.Drained(drainWithin)
+		p.Drained(p.within())
 		now := time.Now()
 		calls := []struct {
 			name string
@@ -409,7 +417,7 @@ func concurrentTriggers(p *Pipeline) {
 					p.T.Errorf("%s: %s; want a success or a 409", name, ans)
 					return
 				}
-				busyMeansNothingDone(p, name, ans)
+				busyIsExplained(p, name, ans)
 			})
 		}
 		close(start)
@@ -422,22 +430,48 @@ func concurrentTriggers(p *Pipeline) {
 		}
 	}
 	loadAndCheck(p, invariant.Options{})
+	noneAbandoned(p)
 }
 
-// busyMeansNothingDone fails the test if a 409 answer (another run holds
-// the lock) reports objects loaded: a run that answers busy must have done
-// nothing (issue 11: "A answered 409 after committing rows").
-func busyMeansNothingDone(p *Pipeline, name string, a svcproc.Answer) {
+// busyIsExplained logs an answer and fails the test if a 409 (busy)
+// reports objects loaded by a run that does not say it failed and why: a
+// run that lost its lock stops cleanly and records itself failed, keeping
+// what it committed (issue 11: "A answered 409 after committing rows, and
+// nothing was logged").
+func busyIsExplained(p *Pipeline, name string, a svcproc.Answer) {
 	p.T.Helper()
 	p.T.Logf("%s: %s", name, a)
 	if a.Code != http.StatusConflict {
 		return
 	}
 	for _, r := range a.Runs {
-		if r.ObjectsLoaded > 0 || r.Rows > 0 {
-			p.T.Errorf("%s answered 409 (busy) after run %d loaded %d objects, %d rows of %s: a busy answer must mean nothing was done",
-				name, r.RunID, r.ObjectsLoaded, r.Rows, r.LogType)
+		if (r.ObjectsLoaded > 0 || r.Rows > 0) && (r.Status != "failed" || r.Error == "") {
+			p.T.Errorf("%s answered 409 (busy) after run %d loaded %d objects, %d rows of %s, and the run says %q (%q): a run stopped midway must record itself failed, with why",
+				name, r.RunID, r.ObjectsLoaded, r.Rows, r.LogType, r.Status, r.Error)
 		}
+	}
+}
+
+// noneAbandoned fails the test if a run was marked abandoned although no
+// Masora process died: a run is only abandoned when its owner is really
+// gone (issue 11: "B's start marked A's live run abandoned").
+func noneAbandoned(p *Pipeline) {
+	p.T.Helper()
+	conn, err := pgx.Connect(p.Ctx, p.DatabaseURL)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(p.Ctx))
+	rows, err := conn.Query(p.Ctx, `SELECT run_id FROM masora_runs WHERE status = 'abandoned' ORDER BY 1`)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	if len(ids) > 0 {
+		p.T.Errorf("runs %v were marked abandoned although every Masora process stayed alive", ids)
 	}
 }
 
@@ -482,7 +516,7 @@ func gcsStopped(p *Pipeline) {
 		default:
 		}
 	}
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 	loadAndCheck(p, invariant.Options{})
 }
@@ -496,7 +530,7 @@ func gcsStopped(p *Pipeline) {
 func postgresRestartedMidRun(p *Pipeline) {
 	p.Publish("")
 	ore := p.StartOre()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 	a := p.StartMasora()
 	b := p.StartMasora()
@@ -509,7 +543,7 @@ func postgresRestartedMidRun(p *Pipeline) {
 				p.T.Errorf("restart %d, A /run: no answer: %v", i, err)
 				return
 			}
-			busyMeansNothingDone(p, fmt.Sprintf("restart %d, A /run", i), ans)
+			busyIsExplained(p, fmt.Sprintf("restart %d, A /run", i), ans)
 		}()
 		if !waitChunk(p, answered) {
 			p.T.Logf("restart %d: A's run ended before a chunk committed; restarting Postgres anyway", i)
@@ -522,12 +556,12 @@ func postgresRestartedMidRun(p *Pipeline) {
 		if err != nil {
 			p.T.Errorf("restart %d, B /run: no answer: %v", i, err)
 		} else {
-			busyMeansNothingDone(p, fmt.Sprintf("restart %d, B /run", i), ans)
+			busyIsExplained(p, fmt.Sprintf("restart %d, B /run", i), ans)
 		}
 		<-answered
 		p.Publish("")
 		ore := p.StartOre()
-		p.Drained(drainWithin)
+		p.Drained(p.within())
 		stopOre(p, ore)
 	}
 	for _, m := range []*svcproc.Masora{a, b} {
@@ -536,6 +570,7 @@ func postgresRestartedMidRun(p *Pipeline) {
 		}
 	}
 	loadAndCheck(p, invariant.Options{})
+	noneAbandoned(p)
 }
 
 // waitChunk waits until a run has committed a chunk (masora_runs counts
@@ -570,7 +605,7 @@ func waitChunk(p *Pipeline, answered <-chan struct{}) bool {
 func bigqueryKilledMidRun(p *Pipeline) {
 	p.Publish("")
 	ore := p.StartOre()
-	p.Drained(drainWithin)
+	p.Drained(p.within())
 	stopOre(p, ore)
 	m := p.StartMasora()
 	for i := range p.Cfg.Faults {
@@ -611,7 +646,7 @@ func bigqueryKilledMidRun(p *Pipeline) {
 		p.T.Logf("kill %d: BigQuery started again; the run answered %s", i, <-answered)
 		p.Publish("")
 		ore := p.StartOre()
-		p.Drained(drainWithin)
+		p.Drained(p.within())
 		stopOre(p, ore)
 	}
 	if err := m.Stop(10 * time.Second); err != nil {
@@ -642,31 +677,8 @@ func poisonEvent(p *Pipeline) (m demo.Message) {
 	return m
 }
 
-// Redrive moves every message of the DLQ back to the queue, with its body
-// and message attributes, as a redrive does: receive, send, then delete.
-// It returns the number of messages moved.
-func Redrive(ctx context.Context, client *sqs.Client, dlqURL, queueURL string) (int, error) {
-	moved := 0
-	for {
-		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(dlqURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
-		})
-		if err != nil {
-			return moved, fmt.Errorf("receive from the DLQ: %w", err)
-		}
-		if len(out.Messages) == 0 {
-			return moved, nil
-		}
-		for _, msg := range out.Messages {
-			if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{
-				QueueUrl: aws.String(queueURL), MessageBody: msg.Body, MessageAttributes: msg.MessageAttributes,
-			}); err != nil {
-				return moved, fmt.Errorf("send message %s back: %w", aws.ToString(msg.MessageId), err)
-			}
-			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(dlqURL), ReceiptHandle: msg.ReceiptHandle}); err != nil {
-				return moved, fmt.Errorf("delete message %s from the DLQ: %w", aws.ToString(msg.MessageId), err)
-			}
-			moved++
-		}
-	}
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }

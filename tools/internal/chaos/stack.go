@@ -10,6 +10,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/testkit/stackctl"
 	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 	"github.com/ore-masora/pipeline/libs/testkit/stacktest"
+	"github.com/ore-masora/pipeline/tools/internal/chaos/svcproc"
 	"github.com/ore-masora/pipeline/tools/internal/localstack"
 	"github.com/ore-masora/pipeline/tools/internal/provision"
 )
@@ -24,9 +25,11 @@ type Stack struct {
 	// Ctl stops, kills and starts one component in place (same port, same
 	// data).
 	Ctl *stackctl.Stack
+	// Bins are Ore and Masora, built from the repository.
+	Bins svcproc.Binaries
 }
 
-// StartStack starts the suite's stack. Like stacktest.Load, it skips the
+// StartStack starts the suite's stack and builds Ore and Masora. Like stacktest.Load, it skips the
 // test when no shared stack runs (so nothing is installed) and with -short,
 // and fails it instead with STACK_REQUIRED=1.
 func StartStack(t *testing.T) *Stack {
@@ -66,5 +69,9 @@ func StartStack(t *testing.T) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Stack{Env: env, Ctl: ctl}
+	bins, err := svcproc.Build(t.Context(), root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Stack{Env: env, Ctl: ctl, Bins: bins}
 }

@@ -40,7 +40,13 @@ func New(target string) (*Proxy, error) {
 	// The target sees its own host in Host, as a direct client would send
 	// it: fake-gcs-server tells XML API reads (GET /<bucket>/<object>) by
 	// their Host being its public host.
-	p := &Proxy{forward: &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }}}
+	// A target that is down (the point of some faults) answers 502, quietly.
+	p := &Proxy{forward: &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)
+		},
+	}}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	p.URL = p.srv.URL
 	return p, nil

@@ -120,6 +120,16 @@ func (p *Proc) Kill() {
 	<-p.done
 }
 
+// Dump sends SIGQUIT: a Go program writes every goroutine's stack to its
+// output and exits. For diagnosing a process that hangs.
+func (p *Proc) Dump() {
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
 // Stop sends SIGTERM and waits up to grace for the process to exit, then
 // kills it. It returns an error if the process did not exit cleanly.
 func (p *Proc) Stop(grace time.Duration) error {
