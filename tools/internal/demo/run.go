@@ -34,6 +34,7 @@ import (
 	"github.com/ore-masora/pipeline/libs/progress"
 	"github.com/ore-masora/pipeline/libs/quarantine"
 	"github.com/ore-masora/pipeline/libs/schema"
+	"github.com/ore-masora/pipeline/libs/testkit/invariant"
 	"github.com/ore-masora/pipeline/libs/testkit/stackenv"
 )
 
@@ -261,7 +262,7 @@ func publish(ctx context.Context, client *sqs.Client, queueURL string, p *Plan, 
 // in-flight messages twice in a row, then stops it with SIGTERM. Its
 // progress is the messages gone from the queue.
 func drain(ctx context.Context, bin string, client *sqs.Client, opts Options) error {
-	queued, _, err := queueDepth(ctx, client, opts.Target["SQS_QUEUE_URL"])
+	queued, _, err := invariant.QueueDepth(ctx, client, opts.Target["SQS_QUEUE_URL"])
 	if err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func drain(ctx context.Context, bin string, client *sqs.Client, opts Options) er
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
-		visible, inFlight, err := queueDepth(ctx, client, opts.Target["SQS_QUEUE_URL"])
+		visible, inFlight, err := invariant.QueueDepth(ctx, client, opts.Target["SQS_QUEUE_URL"])
 		if err != nil {
 			_ = cmd.Process.Kill()
 			return err
@@ -314,22 +315,6 @@ func drain(ctx context.Context, bin string, client *sqs.Client, opts Options) er
 		return errors.New("ore did not stop within a minute of SIGTERM")
 	}
 	return nil
-}
-
-func queueDepth(ctx context.Context, client *sqs.Client, queueURL string) (visible, inFlight int, err error) {
-	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(queueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{
-			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
-	if err != nil {
-		return 0, 0, fmt.Errorf("queue depth: %w", err)
-	}
-	visible, _ = strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
-	inFlight, _ = strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
-	return visible, inFlight, nil
 }
 
 // withMasora starts `masora serve` on a free port with a fresh bearer token
